@@ -1,0 +1,3 @@
+from llamafile_ls.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""From file text and a model's answer to minimal text edits. Pure: strings in, edits out.
+
+Lines end in ``\\n``, ``\\r\\n`` or ``\\r``, as in LSP. Positions are 0-based lines and
+characters counted in code points; the LSP layer converts them to the client's encoding.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+import attrs
+
+from llamafile_ls.errors import EditRejected
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_EOL = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings; ``"a\\nb\\n"`` → ``["a\\n", "b\\n"]``."""
+    return _LINE.findall(text)
+
+
+def normalize_eol(text: str) -> str:
+    """Every line ending as ``\\n``: what a model is shown and what it answers in."""
+    return _EOL.sub("\n", text)
+
+
+def _strip_eol(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+@attrs.frozen
+class Position:
+    line: int
+    character: int
+
+
+@attrs.frozen
+class TextEdit:
+    start: Position
+    end: Position
+    new_text: str
+
+
+@attrs.frozen
+class Selection:
+    """Whole lines ``start_line`` to ``end_line`` (exclusive) of a text, and what surrounds them."""
+
+    lines: tuple[str, ...]  # with their line endings
+    start_line: int
+    prefix: str  # the text before the first selected line
+    suffix: str  # the text after the last selected line
+    eol: str
+
+    @property
+    def end_line(self) -> int:
+        return self.start_line + len(self.lines)
+
+    @property
+    def code(self) -> str:
+        return "".join(self.lines)
+
+    @property
+    def indent(self) -> str:
+        """The smallest indentation of the selection's non-blank lines."""
+        indents = [_indent_of(line) for line in self.lines if line.strip()]
+        return min(indents, key=len) if indents else ""
+
+
+def select_lines(text: str, start_line: int, end_line: int) -> Selection:
+    """The selection of lines ``[start_line, end_line)``; ``end_line`` past the end is clamped."""
+    lines = split_lines(text)
+    end_line = min(end_line, len(lines))
+    if not 0 <= start_line < end_line:
+        raise EditRejected(
+            f"the selection (lines {start_line + 1}-{end_line}) is empty or outside the file, "
+            f"which has {len(lines)} lines"
+        )
+    selected = lines[start_line:end_line]
+    endings = _EOL.findall("".join(selected)) or _EOL.findall(text) or ["\n"]
+    return Selection(
+        lines=tuple(selected),
+        start_line=start_line,
+        prefix="".join(lines[:start_line]),
+        suffix="".join(lines[end_line:]),
+        eol=max(set(endings), key=endings.count),
+    )
+
+
+# Tokens of chat formats that a server may let through at the end of an answer.
+_END_TOKENS = (
+    "<|im_end|>",
+    "</s>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|EOT|>",
+    "<end_of_turn>",
+    "[/INST]",
+    "<|end|>",
+)
+_CHATTER = re.compile(
+    r"^\s*(sure|certainly|of course|okay|ok|here|below"
+    r"|the (updated|rewritten|modified|edited|refactored|new) code"
+    r"|i('ve| have)|this (is|code))\b[^=]*[:.!]\s*$",
+    re.IGNORECASE,
+)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_OPENER_AT_END = re.compile(r"(```[\w+#.-]*\n?|\[CODE\]\s*)$")
+
+
+def answer_opener(prompt: str) -> str | None:
+    """The code opener the prompt ends with (``` or [CODE]): the answer is already inside it."""
+    match = _OPENER_AT_END.search(prompt)
+    if not match:
+        return None
+    return "[CODE]" if match.group(1).startswith("[CODE]") else "```"
+
+
+def extract_code(answer: str, opener: str | None = None) -> str:
+    """The code in a model's answer, without fences, [CODE] tags and chatter around it."""
+    text = _strip_end_tokens(normalize_eol(answer))
+    if opener == "[CODE]" or "[CODE]" in text or "[/CODE]" in text:
+        if opener != "[CODE]" and "[CODE]" in text:
+            text = text.split("[CODE]", 1)[1]
+        text = text.split("[/CODE]", 1)[0]
+        lines = text.split("\n")
+    else:
+        lines = _unfence(text.split("\n"), inside=opener == "```")
+    lines = _drop_chatter(lines)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _strip_end_tokens(text: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        stripped = text.rstrip()
+        for token in _END_TOKENS:
+            if stripped.endswith(token):
+                text = stripped[: -len(token)]
+                changed = True
+    return text
+
+
+def _unfence(lines: list[str], *, inside: bool) -> list[str]:
+    """The lines of the first fenced block; ``inside``: the prompt already opened one."""
+    fences = [index for index, line in enumerate(lines) if _FENCE.match(line)]
+    if not fences:
+        return lines
+    first = fences[0]
+    # After code, a fence closes the block the prompt opened; after nothing or chatter, the
+    # model opened a block of its own.
+    opens_block = all(not line.strip() or _CHATTER.match(line) for line in lines[:first])
+    if inside and not opens_block:
+        return lines[:first]
+    end = fences[1] if len(fences) >= 2 else len(lines)
+    return lines[first + 1 : end]
+
+
+def _drop_chatter(lines: list[str]) -> list[str]:
+    for index, line in enumerate(lines):
+        if not line.strip():
+            continue
+        if _CHATTER.match(line) and any(rest.strip() for rest in lines[index + 1 :]):
+            return lines[index + 1 :]
+        return lines
+    return lines
+
+
+def reindent(code: str, indent: str) -> str:
+    """Shift ``code`` right so its least-indented line sits at ``indent``; never left."""
+    lines = code.split("\n")
+    current = min((len(_indent_of(line)) for line in lines if line.strip()), default=0)
+    if current >= len(indent):
+        return code
+    pad = indent[: len(indent) - current] if current else indent
+    return "\n".join(pad + line if line.strip() else line for line in lines)
+
+
+def replacement_lines(selection: Selection, code: str) -> list[str]:
+    """``code`` as lines in the file's line ending; the last ends like the selection's last."""
+    parts = code.split("\n")
+    last_has_eol = selection.lines[-1] != _strip_eol(selection.lines[-1])
+    lines = [part + selection.eol for part in parts]
+    if not last_has_eol:
+        lines[-1] = parts[-1]
+    return lines
+
+
+def line_edits(selection: Selection, code: str) -> tuple[TextEdit, ...]:
+    """Minimal whole-line edits that turn the selected lines into ``code``."""
+    old = list(selection.lines)
+    new = replacement_lines(selection, code)
+
+    def position(index: int) -> Position:
+        if index == len(old) and old[-1] == _strip_eol(old[-1]):
+            return Position(selection.start_line + index - 1, len(old[-1]))  # end of the file
+        return Position(selection.start_line + index, 0)
+
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    return tuple(
+        TextEdit(position(i1), position(i2), "".join(new[j1:j2]))
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    )
+
+
+def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
+    """Apply non-overlapping edits (positions in code points) to ``text``."""
+    starts = [0]
+    for line in split_lines(text):
+        starts.append(starts[-1] + len(line))
+
+    def offset(position: Position) -> int:
+        return starts[min(position.line, len(starts) - 1)] + position.character
+
+    out = text
+    for edit in sorted(edits, key=lambda e: (e.start.line, e.start.character), reverse=True):
+        out = out[: offset(edit.start)] + edit.new_text + out[offset(edit.end) :]
+    return out
