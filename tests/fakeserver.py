@@ -35,9 +35,7 @@ class Request:
 
 def sse(*events: dict[str, Any] | str) -> list[bytes | None]:
     """``data:`` events; strings are sent as they are (comments, [DONE], garbage)."""
-    return [
-        (event if isinstance(event, str) else f"data: {json.dumps(event)}\n\n").encode() for event in events
-    ]
+    return [(event if isinstance(event, str) else f"data: {json.dumps(event)}\n\n").encode() for event in events]
 
 
 def completion(*words: str, stop_type: str = "eos") -> Reply:
@@ -56,9 +54,7 @@ class FakeModelServer:
         self.routes: dict[str, Handler] = {
             "/tokenize": lambda r: Reply(
                 content_type="application/json",
-                pieces=[
-                    json.dumps({"tokens": list(range(len(str(r.body.get("content", "")).split())))}).encode()
-                ],
+                pieces=[json.dumps({"tokens": list(range(len(str(r.body.get("content", "")).split())))}).encode()],
             ),
             "/health": lambda r: Reply(content_type="application/json", pieces=[b'{"status": "ok"}']),
         }
@@ -77,9 +73,7 @@ class FakeModelServer:
 
     def start(self) -> FakeModelServer:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop
-        )
+        future = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop)
         self._server = future.result(5)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -27,18 +27,14 @@ SUFFIX = [f"below {i} w w w\n" for i in range(200)]
 
 async def test_a_prompt_that_fits_is_sent_whole_after_one_count() -> None:
     counter = WordCounter()
-    fitted = await budget.fit_prompt(
-        render, PREFIX[:3], SUFFIX[:3], context_length=100, max_tokens=10, count=counter
-    )
+    fitted = await budget.fit_prompt(render, PREFIX[:3], SUFFIX[:3], context_length=100, max_tokens=10, count=counter)
     assert fitted.prompt == render("".join(PREFIX[:3]), "".join(SUFFIX[:3]))
     assert (fitted.prefix_lines, fitted.suffix_lines, fitted.counted, counter.calls) == (3, 3, True, 1)
 
 
 async def test_trimming_keeps_the_nearest_lines_and_fits_in_few_round_trips() -> None:
     counter = WordCounter()
-    fitted = await budget.fit_prompt(
-        render, PREFIX, SUFFIX, context_length=300, max_tokens=100, count=counter
-    )
+    fitted = await budget.fit_prompt(render, PREFIX, SUFFIX, context_length=300, max_tokens=100, count=counter)
     limit = 300 - 100 - budget.SAFETY_TOKENS
     assert fitted.tokens <= limit
     assert fitted.tokens > limit * 0.8  # most of the room is used
@@ -52,9 +48,7 @@ async def test_a_selection_that_alone_does_not_fit_is_an_error_with_numbers() ->
     def big(prefix: str, suffix: str) -> str:
         return "tok " * 500 + prefix + suffix
 
-    with pytest.raises(
-        ContextTooSmall, match=r"needs 500 tokens plus 100 for the answer .* context_length is 512"
-    ):
+    with pytest.raises(ContextTooSmall, match=r"needs 500 tokens plus 100 for the answer .* context_length is 512"):
         await budget.fit_prompt(big, PREFIX, SUFFIX, context_length=512, max_tokens=100, count=WordCounter())
 
 
@@ -62,9 +56,7 @@ async def test_without_a_tokenizer_the_estimate_is_used() -> None:
     async def no_tokenizer(_text: str) -> int | None:
         return None
 
-    fitted = await budget.fit_prompt(
-        render, PREFIX, SUFFIX, context_length=400, max_tokens=100, count=no_tokenizer
-    )
+    fitted = await budget.fit_prompt(render, PREFIX, SUFFIX, context_length=400, max_tokens=100, count=no_tokenizer)
     assert not fitted.counted
     assert budget.estimate_tokens(fitted.prompt) <= 400 - 100 - budget.SAFETY_TOKENS
     assert fitted.prefix_lines > 0 and fitted.suffix_lines > 0

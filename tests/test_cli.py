@@ -36,9 +36,7 @@ def test_edit_prints_a_unified_diff_and_leaves_the_file(
     app = tmp_path / "app.py"
     app.write_text(SOURCE)
     config = write_config(model_entry(fake_server.url, template="alpaca"))
-    result = run_cli(
-        "edit", str(app), "--lines", "5-8", "--instruction", "use a with block", "--config", str(config)
-    )
+    result = run_cli("edit", str(app), "--lines", "5-8", "--instruction", "use a with block", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[:2] == [f"--- a/{app}", f"+++ b/{app}"]
     assert "-    f = open(path)\n" in result.stdout
@@ -59,14 +57,10 @@ def test_edit_write_changes_only_the_selected_lines(
     app.write_bytes(SOURCE.replace("\n", "\r\n").encode())
     app.chmod(0o754)
     config = write_config(model_entry(fake_server.url))
-    result = run_cli(
-        "edit", str(app), "--lines", "5-8", "-i", "use a with block", "--write", "--config", str(config)
-    )
+    result = run_cli("edit", str(app), "--lines", "5-8", "-i", "use a with block", "--write", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    expected = SOURCE.replace(
-        "    f = open(path)\n    data = json.load(f)\n    f.close()\n    return data\n", NEW_BODY
-    )
+    expected = SOURCE.replace("    f = open(path)\n    data = json.load(f)\n    f.close()\n    return data\n", NEW_BODY)
     assert app.read_bytes() == expected.replace("\n", "\r\n").encode()  # CRLF kept everywhere
     assert app.stat().st_mode & 0o777 == 0o754
 
@@ -74,9 +68,7 @@ def test_edit_write_changes_only_the_selected_lines(
 def run_failing(tmp_path: Path, config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     app = tmp_path / "app.py"
     app.write_text(SOURCE)
-    result = run_cli(
-        "edit", str(app), "--lines", "5-8", "-i", "x", "--write", "--config", str(config), *extra
-    )
+    result = run_cli("edit", str(app), "--lines", "5-8", "-i", "x", "--write", "--config", str(config), *extra)
     assert result.returncode != 0
     assert app.read_text() == SOURCE, "a failed edit must leave the file untouched"
     assert result.stdout == ""
@@ -149,9 +141,7 @@ def test_a_selection_too_big_for_the_context(
 ) -> None:
     fake_server.route(
         "/tokenize",
-        lambda r: Reply(
-            content_type="application/json", pieces=[json.dumps({"tokens": [0] * 5000}).encode()]
-        ),
+        lambda r: Reply(content_type="application/json", pieces=[json.dumps({"tokens": [0] * 5000}).encode()]),
     )
     result = run_failing(tmp_path, write_config(model_entry(fake_server.url)))
     assert "the selection does not fit the model's context" in last_line(result)

@@ -200,9 +200,7 @@ def test_comments_and_trailing_commas_are_allowed() -> None:
         ("{}", 1, 1, 'no "models" list'),
     ],
 )
-def test_errors_name_file_line_column_path_and_what_was_expected(
-    text: str, line: int, column: int, words: str
-) -> None:
+def test_errors_name_file_line_column_path_and_what_was_expected(text: str, line: int, column: int, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text, "/home/me/.continue/config.json")
     error = caught.value

@@ -67,9 +67,7 @@ def test_a_template_with_an_unknown_variable_is_an_error_naming_it() -> None:
 
 def test_a_template_that_does_not_parse_is_an_error_naming_it() -> None:
     with pytest.raises(TemplateError, match="prompt template 'edit' of model 't' does not parse"):
-        template_for(
-            ModelConfig(title="t", prompt_templates={"edit": "{{#user_input}} never closed"}), "edit"
-        )
+        template_for(ModelConfig(title="t", prompt_templates={"edit": "{{#user_input}} never closed"}), "edit")
 
 
 def test_partials_are_refused() -> None:

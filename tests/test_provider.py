@@ -24,9 +24,7 @@ from tests.conftest import free_port
 MODEL = ModelConfig(title="m", model="mistral-7b", api_base="http://llamafile.test:8080")
 
 
-def provider_for(
-    handler: Callable[[httpx.Request], httpx.Response], model: ModelConfig = MODEL
-) -> LlamafileProvider:
+def provider_for(handler: Callable[[httpx.Request], httpx.Response], model: ModelConfig = MODEL) -> LlamafileProvider:
     return LlamafileProvider(model, transport=httpx.MockTransport(handler))
 
 
@@ -158,9 +156,7 @@ async def test_count_tokens_uses_tokenize_and_falls_back_when_missing() -> None:
         return httpx.Response(200, json={"tokens": [1, 2, 3]})
 
     assert await provider_for(handler).count_tokens("a b c") == 3
-    missing = provider_for(
-        lambda r: (calls.append(r.url.path), httpx.Response(404, text="File Not Found"))[1]
-    )
+    missing = provider_for(lambda r: (calls.append(r.url.path), httpx.Response(404, text="File Not Found"))[1])
     assert await missing.count_tokens("x") is None
     assert await missing.count_tokens("x") is None  # remembered: no second request
     assert calls == ["/tokenize", "/tokenize"]

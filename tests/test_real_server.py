@@ -67,7 +67,9 @@ async def test_stream_and_tokenize_speak_the_real_protocol(real_server: RealServ
     provider = LlamafileProvider(smollm2(real_server))
     try:
         assert await provider.count_tokens("def hello_world():") is not None
-        chunks = [chunk async for chunk in provider.stream("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")]
+        chunks = [
+            chunk async for chunk in provider.stream("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
+        ]
     finally:
         await provider.aclose()
     assert chunks[-1].stop and chunks[-1].stop_type in ("eos", "word", "limit")
@@ -118,11 +120,15 @@ async def test_a_selection_too_big_is_refused_before_generation(real_server: Rea
 
 
 async def test_the_context_budget_trims_a_big_file_to_fit_the_real_tokenizer(real_server: RealServer) -> None:
-    model = smollm2(real_server, context_length=1024, completion_options=CompletionOptions(temperature=0.0, max_tokens=64))
+    model = smollm2(
+        real_server, context_length=1024, completion_options=CompletionOptions(temperature=0.0, max_tokens=64)
+    )
     text = "".join(f"def function_{i}(x):\n    return x * {i}\n\n" for i in range(600))
     provider = LlamafileProvider(model)
     try:
-        prepared = await prepare_prompt(EditRequest(text=text, start_line=900, end_line=902, instruction="x"), model, provider)
+        prepared = await prepare_prompt(
+            EditRequest(text=text, start_line=900, end_line=902, instruction="x"), model, provider
+        )
         exact = await provider.count_tokens(prepared.prompt)
     finally:
         await provider.aclose()

@@ -46,9 +46,7 @@ def test_select_lines_splits_prefix_code_suffix_and_finds_eol() -> None:
         ("x = 1\r\ny = 2\r\n", None, "x = 1\ny = 2"),
     ],
 )
-def test_extract_code_strips_what_chat_models_wrap_code_in(
-    answer: str, opener: str | None, code: str
-) -> None:
+def test_extract_code_strips_what_chat_models_wrap_code_in(answer: str, opener: str | None, code: str) -> None:
     assert textedit.extract_code(answer, opener) == code
 
 

@@ -44,9 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the file with --write. On any failure the file is left untouched.",
     )
     edit.add_argument("file", metavar="FILE")
-    edit.add_argument(
-        "--lines", required=True, metavar="A-B", help="1-based inclusive line range, e.g. 10-24"
-    )
+    edit.add_argument("--lines", required=True, metavar="A-B", help="1-based inclusive line range, e.g. 10-24")
     edit.add_argument("--instruction", "-i", required=True, metavar="TEXT", help="what to do with the code")
     edit.add_argument("--model", metavar="TITLE", help="the model's title in the config (default: the first)")
     edit.add_argument("--write", action="store_true", help="write the file instead of printing a diff")

@@ -228,9 +228,7 @@ class _Reader:
     def fail(self, path: list[str | int], message: str) -> ConfigError:
         line, column = self.position(path)
         where = _dotted(path)
-        return ConfigError(
-            f"{where}: {message}" if where else message, file=self.source, line=line, column=column
-        )
+        return ConfigError(f"{where}: {message}" if where else message, file=self.source, line=line, column=column)
 
     def normalize(
         self, value: Any, path: list[str | int], known: frozenset[str], quiet: frozenset[str] = frozenset()
@@ -265,9 +263,7 @@ def parse_config(text: str, source: str | None = None) -> Config:
     try:
         data = jsonc.loads(text)
     except jsonc.JsoncSyntaxError as error:
-        raise ConfigError(
-            f"invalid JSON: {error.message}", file=source, line=error.line, column=error.column
-        ) from None
+        raise ConfigError(f"invalid JSON: {error.message}", file=source, line=error.line, column=error.column) from None
     reader = _Reader(text, source)
     top = reader.normalize(data, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL)
     raw_models = top.get("models")
@@ -360,7 +356,5 @@ def _check_unique_titles(reader: _Reader, models: list[ModelConfig]) -> None:
     seen: set[str] = set()
     for index, model in enumerate(models):
         if model.title in seen:
-            reader.warn(
-                ["models", index, "title"], f"title {model.title!r} is used twice; `--model` picks the first"
-            )
+            reader.warn(["models", index, "title"], f"title {model.title!r} is used twice; `--model` picks the first")
         seen.add(model.title)

@@ -66,14 +66,10 @@ def template_for(model: ModelConfig, action: str) -> tuple[prompts.Tokens, tuple
     if custom is not None:
         return prompts.compile_template(custom, f"{action!r} of model {model.title!r}"), ()
     family = prompts.family_for(model.template, model.model, model.title)
-    return prompts.compile_template(
-        getattr(family, action), f"{family.name!r} built-in {action!r}"
-    ), family.stop
+    return prompts.compile_template(getattr(family, action), f"{family.name!r} built-in {action!r}"), family.stop
 
 
-def edit_variables(
-    request: EditRequest, model: ModelConfig, code: str, prefix: str, suffix: str
-) -> dict[str, str]:
+def edit_variables(request: EditRequest, model: ModelConfig, code: str, prefix: str, suffix: str) -> dict[str, str]:
     """Every variable a template may use, under its seed-era and its camelCase name."""
     system = model.system_message or prompts.DEFAULT_SYSTEM_MESSAGE
     code, prefix = _without_final_eol(code), _without_final_eol(prefix)

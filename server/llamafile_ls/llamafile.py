@@ -122,9 +122,7 @@ class LlamafileProvider:
         try:
             response = await self._client.post(f"{self.base_url}/tokenize", json={"content": text})
         except httpx.TimeoutException:
-            raise RequestTimedOut(
-                f"the model server at {self.base_url} did not answer /tokenize in time"
-            ) from None
+            raise RequestTimedOut(f"the model server at {self.base_url} did not answer /tokenize in time") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
             raise self._unreachable(error) from None
         except httpx.TransportError:
@@ -147,9 +145,7 @@ class LlamafileProvider:
         try:
             response = await self._client.get(f"{self.base_url}{path}")
         except httpx.TimeoutException:
-            raise RequestTimedOut(
-                f"the model server at {self.base_url} did not answer {path} in time"
-            ) from None
+            raise RequestTimedOut(f"the model server at {self.base_url} did not answer {path} in time") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
             raise self._unreachable(error) from None
         try:

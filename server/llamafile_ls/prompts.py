@@ -27,9 +27,7 @@ EDIT_VARIABLES = frozenset(
     }
 )  # fmt: skip
 
-DEFAULT_SYSTEM_MESSAGE = (
-    "You are an expert programmer. You rewrite code exactly as asked and answer with code only."
-)
+DEFAULT_SYSTEM_MESSAGE = "You are an expert programmer. You rewrite code exactly as asked and answer with code only."
 
 # Context shown around the code to rewrite; sections vanish when the text is empty.
 _CONTEXT = (

@@ -228,3 +228,45 @@ def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
     for edit in sorted(edits, key=lambda e: (e.start.line, e.start.character), reverse=True):
         out = out[: offset(edit.start)] + edit.new_text + out[offset(edit.end) :]
     return out
+
+
+def rebase_edits(
+    old_text: str, new_text: str, selection: Selection, edits: tuple[TextEdit, ...]
+) -> tuple[TextEdit, ...] | None:
+    """Move edits made for ``old_text`` onto ``new_text`` (what the user typed meanwhile).
+
+    Returns None when the user changed any of the selected lines: the edit no longer
+    applies to what they see, and applying it would overwrite their typing.
+    """
+    if old_text == new_text:
+        return edits
+    old, new = split_lines(old_text), split_lines(new_text)
+    start, end = selection.start_line, selection.end_line
+    # Only the part between the common head and tail can differ: diff just that.
+    head = 0
+    limit = min(len(old), len(new))
+    while head < limit and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    matcher = difflib.SequenceMatcher(None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False)
+    shift = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        i1, i2 = i1 + head, i2 + head
+        if i2 <= start:
+            shift += (j2 - j1) - (i2 - i1)  # wholly above the selection: moves it
+        elif i1 >= end:
+            continue  # wholly below: no effect
+        else:
+            return None
+    return tuple(
+        TextEdit(
+            Position(edit.start.line + shift, edit.start.character),
+            Position(edit.end.line + shift, edit.end.character),
+            edit.new_text,
+        )
+        for edit in edits
+    )

@@ -1,0 +1,1 @@
+"""The language server's features, one module each; each has ``register(server)``."""

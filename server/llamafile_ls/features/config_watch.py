@@ -1,0 +1,146 @@
+"""Config in the editor: the path from initializationOptions, reloads when the file changes,
+diagnostics on the file, and one clear message when it is broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from llamafile_ls.config import Config
+from llamafile_ls.config_store import ConfigState
+from llamafile_ls.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llamafile_ls.server import LlamafileLanguageServer
+
+_WATCHER_ID = "llamafile-ls-config-watcher"
+
+
+def current_config(server: LlamafileLanguageServer) -> Config:
+    """The config in force, after a cheap check that the file has not changed."""
+    state = server.configs.refresh()
+    if state.changed:
+        report(server, state)
+    return state.config
+
+
+def report(server: LlamafileLanguageServer, state: ConfigState) -> None:
+    """Publish the file's diagnostics; show a broken config once; remember secrets."""
+    server.secrets = frozenset(m.api_key for m in state.config.models if m.api_key)
+    path = server.configs.path
+    diagnostics = [
+        _diagnostic(p.message, p.line, p.column, types.DiagnosticSeverity.Warning) for p in state.config.warnings
+    ]
+    if state.config.source is None or Path(state.config.source) != path:
+        diagnostics = []  # the warnings belong to another file (or to no file)
+    error = state.error
+    if error is not None:
+        diagnostics = [_diagnostic(error.reason, error.line, error.column, types.DiagnosticSeverity.Error)]
+        if server.shown_config_error != str(error):
+            server.shown_config_error = str(error)
+            kept = "the last good config" if state.config.source else "the built-in default model"
+            server.show(f"config error, using {kept} until it is fixed: {error}")
+    else:
+        if server.shown_config_error:
+            server.log(f"config {path} reloaded", types.MessageType.Info)
+        server.shown_config_error = None
+    if path.exists() or error is not None:
+        server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=path.as_uri(), diagnostics=diagnostics)
+        )
+
+
+def _diagnostic(
+    message: str, line: int | None, column: int | None, severity: types.DiagnosticSeverity
+) -> types.Diagnostic:
+    line0 = max((line or 1) - 1, 0)
+    column0 = max((column or 1) - 1, 0)
+    return types.Diagnostic(
+        range=types.Range(types.Position(line0, column0), types.Position(line0 + 1, 0)),
+        message=message,
+        severity=severity,
+        source="llamafile-ls",
+    )
+
+
+def _is_config_uri(server: LlamafileLanguageServer, uri: str) -> bool:
+    from pygls.uris import to_fs_path
+
+    path = to_fs_path(uri)
+    return path is not None and server.configs.is_config_file(path)
+
+
+def _validate_buffer(server: LlamafileLanguageServer, uri: str) -> None:
+    """Diagnostics as the user types in config.json; the config itself changes on save."""
+    from llamafile_ls.config import parse_config
+
+    text = server.workspace.get_text_document(uri).source
+    try:
+        config = parse_config(text, str(server.configs.path))
+        diagnostics = [
+            _diagnostic(p.message, p.line, p.column, types.DiagnosticSeverity.Warning) for p in config.warnings
+        ]
+    except ConfigError as error:
+        diagnostics = [_diagnostic(error.reason, error.line, error.column, types.DiagnosticSeverity.Error)]
+    server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+
+
+def register(server: LlamafileLanguageServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls: LlamafileLanguageServer, params: types.InitializeParams) -> None:
+        options: Any = params.initialization_options
+        options = options if isinstance(options, dict) else {}
+        config_path = options.get("configPath")
+        model = options.get("model")
+        if isinstance(model, str) and model:
+            ls.selected_model = model
+        path = config_path if isinstance(config_path, str) and config_path else None
+        ls.config_state = ls.configs.configure(path)
+
+    @server.feature(types.INITIALIZED)
+    async def on_initialized(ls: LlamafileLanguageServer, _params: types.InitializedParams) -> None:
+        if ls.config_state is not None:
+            report(ls, ls.config_state)
+        await _watch_config_file(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def on_watched_files(ls: LlamafileLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:
+        if any(_is_config_uri(ls, change.uri) for change in params.changes):
+            current_config(ls)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def on_save(ls: LlamafileLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+        if _is_config_uri(ls, params.text_document.uri):
+            current_config(ls)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def on_open(ls: LlamafileLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+        if _is_config_uri(ls, params.text_document.uri):
+            _validate_buffer(ls, params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def on_change(ls: LlamafileLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+        if _is_config_uri(ls, params.text_document.uri):
+            _validate_buffer(ls, params.text_document.uri)
+
+
+async def _watch_config_file(server: LlamafileLanguageServer) -> None:
+    """Ask the client to watch the config file, where it can; else each request stats it."""
+    workspace = server.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if not (watched and watched.dynamic_registration):
+        return
+    path = server.configs.path
+    pattern: types.GlobPattern = str(path)
+    if watched.relative_pattern_support:
+        pattern = types.RelativePattern(base_uri=path.parent.as_uri(), pattern=path.name)
+    options = types.DidChangeWatchedFilesRegistrationOptions(watchers=[types.FileSystemWatcher(glob_pattern=pattern)])
+    registration = types.Registration(
+        id=_WATCHER_ID, method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
+    )
+    try:
+        await server.client_register_capability_async(types.RegistrationParams(registrations=[registration]))
+    except Exception as error:  # the stat before each request still catches changes
+        server.log(f"the editor cannot watch {path} ({error}); it is checked before each request")

@@ -1,0 +1,196 @@
+"""``llamafile.edit``: run an edit on a document and apply it as a safe workspace edit.
+
+The edit is computed for the document version it was asked on. If the user typed
+meanwhile, it is moved onto the current text when the selected lines are untouched, and
+dropped (with a reason) when they were. Cancelling stops the model at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from lsprotocol import types
+
+from llamafile_ls.errors import LlamafileLsError
+
+if TYPE_CHECKING:
+    from pygls.workspace import TextDocument
+
+    from llamafile_ls import textedit
+    from llamafile_ls.server import LlamafileLanguageServer
+
+EDIT = "llamafile.edit"
+
+
+@attrs.frozen
+class EditArguments:
+    uri: str
+    start_line: int  # 0-based
+    end_line: int  # 0-based, exclusive
+    instruction: str
+    model: str | None
+
+
+def parse_arguments(args: tuple[Any, ...]) -> EditArguments:
+    """The command's one JSON object; a clear reason when it is not as documented."""
+    shape = '{"uri", "range": {"start": {"line", "character"}, "end": {...}}, "instruction", "model"?}'
+    argument = args[0] if len(args) == 1 else None
+    if not isinstance(argument, dict):
+        raise LlamafileLsError(f"{EDIT} takes one object: {shape}")
+    uri, rng, instruction = argument.get("uri"), argument.get("range"), argument.get("instruction")
+    model = argument.get("model")
+    try:
+        start, end = rng["start"], rng["end"]  # type: ignore[index]
+        start_line, end_line, end_character = int(start["line"]), int(end["line"]), int(end["character"])
+    except (TypeError, KeyError, ValueError):
+        raise LlamafileLsError(f"{EDIT}: a range is needed: {shape}") from None
+    if not isinstance(uri, str):
+        raise LlamafileLsError(f"{EDIT}: a document uri is needed: {shape}")
+    if not isinstance(instruction, str) or not instruction.strip():
+        raise LlamafileLsError(f"{EDIT}: no instruction was given; say what to do with the code")
+    if model is not None and not isinstance(model, str):
+        raise LlamafileLsError(f"{EDIT}: model must be a model title")
+    # A selection that ends at the start of a line does not include that line.
+    last = end_line if end_character > 0 or end_line == start_line else end_line - 1
+    return EditArguments(uri, start_line, max(last, start_line) + 1, instruction.strip(), model)
+
+
+def register(server: LlamafileLanguageServer) -> None:
+    @server.command(EDIT)
+    async def edit(ls: LlamafileLanguageServer, *args: Any) -> dict[str, Any]:
+        try:
+            arguments = parse_arguments(args)
+        except LlamafileLsError as error:
+            ls.show(str(error))
+            return {"applied": False, "reason": str(error)}
+        from llamafile_ls.server import work_done_token
+
+        return await run_edit_command(ls, arguments, work_done_token.get())
+
+
+async def run_edit_command(
+    server: LlamafileLanguageServer, arguments: EditArguments, token: types.ProgressToken | None
+) -> dict[str, Any]:
+    from llamafile_ls.edit import EditRequest, run_edit
+    from llamafile_ls.features.models import active_model
+    from llamafile_ls.features.progress import RequestProgress
+    from llamafile_ls.languages import language_for
+
+    try:
+        model = active_model(server, arguments.model)
+    except LlamafileLsError as error:
+        server.show(str(error))
+        return {"applied": False, "reason": str(error)}
+    document = server.workspace.get_text_document(arguments.uri)
+    snapshot, version = document.source, document.version
+    request = EditRequest(
+        text=snapshot,
+        start_line=arguments.start_line,
+        end_line=arguments.end_line,
+        instruction=arguments.instruction,
+        file_path=document.path,
+        language=document.language_id or language_for(document.path),
+    )
+    lines = f"lines {arguments.start_line + 1}-{arguments.end_line}"
+    progress = RequestProgress(server, token, f"llamafile: {model.title}")
+    outcome = "failed"
+    try:
+        async with server.providers.use(model) as provider:
+
+            def on_chunk(chunks: int, _answer: str) -> None:
+                progress.report(f"{chunks} tokens")
+
+            generation = asyncio.ensure_future(run_edit(request, model, provider, on_progress=on_chunk))
+            await progress.begin(f"editing {lines}", on_cancel=generation)
+            try:
+                result = await generation
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                if progress.cancelled_by_user and not _cancelling():
+                    return {"applied": False, "reason": "cancelled"}
+                raise
+        if not result.changed:
+            outcome = "unchanged"
+            return {"applied": False, "reason": "the model left the code unchanged"}
+        from llamafile_ls import textedit
+
+        selection = textedit.select_lines(snapshot, request.start_line, request.end_line)
+        applied, reason = await apply_edits(
+            server, arguments.uri, snapshot, version, selection, result.edits, arguments.instruction
+        )
+        outcome = "applied" if applied else "not applied"
+        if not applied:
+            server.show(reason, types.MessageType.Warning)
+            return {"applied": False, "reason": reason}
+        server.log(
+            f"{model.title}: edited {lines} of {arguments.uri} ({result.answer_chunks} tokens, {result.seconds:.2f} s)"
+        )
+        return {"applied": True}
+    except LlamafileLsError as error:
+        server.show(str(error))
+        return {"applied": False, "reason": str(error)}
+    finally:
+        progress.end(outcome)
+
+
+def _cancelling() -> bool:
+    """Whether this task itself is being cancelled (a $/cancelRequest), not just the model call."""
+    task = asyncio.current_task()
+    return bool(task is not None and getattr(task, "cancelling", lambda: 0)())
+
+
+async def apply_edits(
+    server: LlamafileLanguageServer,
+    uri: str,
+    snapshot: str,
+    version: int | None,
+    selection: textedit.Selection,
+    edits: tuple[textedit.TextEdit, ...],
+    label: str,
+) -> tuple[bool, str]:
+    """Apply edits computed on ``snapshot``, moved onto whatever the document holds now.
+
+    If the editor refuses because the user typed in between, the edits are moved once
+    more and sent again; any other refusal is reported, not retried.
+    """
+    from llamafile_ls import textedit
+
+    for _attempt in range(3):
+        document = server.workspace.get_text_document(uri)
+        current, current_version = document.source, document.version
+        moved = textedit.rebase_edits(snapshot, current, selection, edits)
+        if moved is None:
+            return False, "the selected lines changed while the model was answering; nothing was applied"
+        response = await server.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=_workspace_edit(server, document, moved), label=f"llamafile: {label}")
+        )
+        if response.applied:
+            return True, ""
+        if server.workspace.get_text_document(uri).version == current_version:
+            reason = response.failure_reason or "no reason given"
+            return False, f"the editor refused the edit: {reason}"
+    return False, "the document kept changing while the edit was applied; nothing was applied"
+
+
+def _workspace_edit(
+    server: LlamafileLanguageServer, document: TextDocument, edits: tuple[textedit.TextEdit, ...]
+) -> types.WorkspaceEdit:
+    lines = document.lines
+
+    def position(pos: textedit.Position) -> types.Position:
+        if pos.character == 0 or pos.line >= len(lines):
+            return types.Position(pos.line, pos.character)
+        units = document.position_codec.client_num_units(lines[pos.line][: pos.character])
+        return types.Position(pos.line, units)
+
+    lsp_edits: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = [
+        types.TextEdit(range=types.Range(position(e.start), position(e.end)), new_text=e.new_text) for e in edits
+    ]
+    workspace = server.client_capabilities.workspace
+    edit_capability = workspace.workspace_edit if workspace else None
+    if edit_capability and edit_capability.document_changes:
+        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=document.uri, version=document.version)
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=lsp_edits)])
+    return types.WorkspaceEdit(changes={document.uri: lsp_edits})  # type: ignore[dict-item]

@@ -1,0 +1,56 @@
+"""One provider (one HTTP connection pool) per model, shared by concurrent requests.
+
+When the config changes a model's settings, new requests get a new provider; the old one
+is closed once its last request is done, so a reload never breaks an answer mid-stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from llamafile_ls.config import ModelConfig
+
+if TYPE_CHECKING:
+    from llamafile_ls.llamafile import LlamafileProvider
+
+
+class ProviderPool:
+    def __init__(self) -> None:
+        self._providers: dict[str, tuple[ModelConfig, LlamafileProvider]] = {}
+        self._users: dict[int, int] = {}  # id(provider) -> requests using it
+        self._retired: list[LlamafileProvider] = []
+
+    @contextlib.asynccontextmanager
+    async def use(self, model: ModelConfig) -> AsyncIterator[LlamafileProvider]:
+        from llamafile_ls.llamafile import LlamafileProvider  # httpx on first use only
+
+        current = self._providers.get(model.title)
+        if current is None or current[0] != model:
+            if current is not None:
+                self._retired.append(current[1])
+            current = (model, LlamafileProvider(model))
+            self._providers[model.title] = current
+        provider = current[1]
+        self._users[id(provider)] = self._users.get(id(provider), 0) + 1
+        try:
+            yield provider
+        finally:
+            self._users[id(provider)] -= 1
+            await self._close_retired()
+
+    async def _close_retired(self) -> None:
+        idle = [p for p in self._retired if self._users.get(id(p), 0) == 0]
+        for provider in idle:
+            self._retired.remove(provider)
+            self._users.pop(id(provider), None)
+            await provider.aclose()
+
+    async def aclose(self) -> None:
+        for _model, provider in self._providers.values():
+            await provider.aclose()
+        for provider in self._retired:
+            await provider.aclose()
+        self._providers.clear()
+        self._retired.clear()
