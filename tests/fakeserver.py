@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +59,9 @@ class FakeModelServer:
             ),
             "/health": lambda r: Reply(content_type="application/json", pieces=[b'{"status": "ok"}']),
         }
-        self.disconnects: list[float] = []  # loop times at which a client went away mid-reply
+        # time.monotonic() of each moment a client closed its connection in the middle of a
+        # reply: how a model server learns that a generation was cancelled.
+        self.disconnects: list[float] = []
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -89,37 +92,40 @@ class FakeModelServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                request_line, *header_lines = head.decode("latin-1").split("\r\n")
-                method, path, _ = request_line.split(" ", 2)
-                headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
-                raw = await reader.readexactly(int(headers.get("content-length", "0")))
-                try:
-                    body: Any = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-                request = Request(method, path, headers, body)
-                self.requests.append(request)
-                handler = self.routes.get(path)
-                reply = handler(request) if handler else Reply(404, "text/plain", [b"File Not Found"])
-                if not await self._send(reply, writer):
-                    return
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = request_line.split(" ", 2)
+            headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+            raw = await reader.readexactly(int(headers.get("content-length", "0")))
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+            request = Request(method, path, headers, body)
+            self.requests.append(request)
+            handler = self.routes.get(path)
+            reply = handler(request) if handler else Reply(404, "text/plain", [b"File Not Found"])
+            await self._send(reply, reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
 
-    async def _send(self, reply: Reply, writer: asyncio.StreamWriter) -> bool:
+    async def _send(self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send a chunked reply; False when the connection was closed on purpose or by the client."""
         writer.write(
             f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n".encode()
+            # One request a connection: then a read that ends can only mean a hang-up.
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
         )
+        hangup = asyncio.ensure_future(reader.read(1))
         try:
             for piece in reply.pieces:
                 if reply.delay:
-                    await asyncio.sleep(reply.delay)
+                    await asyncio.wait({hangup}, timeout=reply.delay)
+                if hangup.done():
+                    self.disconnects.append(time.monotonic())
+                    return False
                 if piece is None:
                     return False
                 writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
@@ -127,6 +133,8 @@ class FakeModelServer:
             writer.write(b"0\r\n\r\n")
             await writer.drain()
         except ConnectionError:
-            self.disconnects.append(asyncio.get_running_loop().time())
+            self.disconnects.append(time.monotonic())
             return False
+        finally:
+            hangup.cancel()
         return True

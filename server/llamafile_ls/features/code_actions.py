@@ -17,7 +17,7 @@ def register(server: LlamafileLanguageServer) -> None:
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite]),
     )
-    def code_actions(_ls: LlamafileLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    def code_actions(ls: LlamafileLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         selected = params.range
         if selected.start == selected.end:
             return []

@@ -67,7 +67,10 @@ def register(server: LlamafileLanguageServer) -> None:
             return {"applied": False, "reason": str(error)}
         from llamafile_ls.server import work_done_token
 
-        return await run_edit_command(ls, arguments, work_done_token.get())
+        outcome = await run_edit_command(ls, arguments, work_done_token.get())
+        if "reason" in outcome:
+            outcome["reason"] = ls.redact(outcome["reason"])
+        return outcome
 
 
 async def run_edit_command(
