@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,8 @@ Handler = Callable[[Request], Reply]
 
 
 class FakeModelServer:
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.requests: list[Request] = []
         self.routes: dict[str, Handler] = {
             "/tokenize": lambda r: Reply(
@@ -69,14 +71,16 @@ class FakeModelServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def route(self, path: str, handler: Handler | Reply) -> None:
         self.routes[path] = handler if callable(handler) else (lambda _r: handler)
 
     def start(self) -> FakeModelServer:
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0), self._loop)
+        future = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls), self._loop
+        )
         self._server = future.result(5)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -106,7 +110,7 @@ class FakeModelServer:
             handler = self.routes.get(path)
             reply = handler(request) if handler else Reply(404, "text/plain", [b"File Not Found"])
             await self._send(reply, reader, writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()

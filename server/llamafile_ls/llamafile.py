@@ -156,6 +156,17 @@ class LlamafileProvider:
     def _unreachable(self, error: Exception) -> ServerUnreachable:
         if isinstance(error, httpx.UnsupportedProtocol):
             return ServerUnreachable(f"api_base {self.model.api_base!r} is not an http:// or https:// URL")
+        proxy = self.model.request_options.proxy
+        if isinstance(error, httpx.ProxyError) or (proxy and isinstance(error, httpx.ConnectError)):
+            return ServerUnreachable(
+                f"cannot reach {self.base_url} through the proxy {proxy} (request_options.proxy): {error}"
+            )
+        tls = _tls_failure(error)
+        if tls is not None:
+            return ServerUnreachable(
+                f"the TLS connection to {self.base_url} failed ({tls}); set request_options.ca_bundle_path "
+                "to the server's certificate authority, or verify_ssl to false"
+            )
         return ServerUnreachable(f"no model server answers at {self.base_url}: {start_hint(self.model)}")
 
     async def _raise_for_status(self, response: httpx.Response, path: str) -> None:
@@ -194,6 +205,16 @@ class LlamafileProvider:
                 f"the model server at {self.base_url} failed (HTTP {status}): {detail}", status=status
             )
         raise error
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """The TLS reason behind a connection error, if that is what it was."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return getattr(seen, "verify_message", None) or seen.reason or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
