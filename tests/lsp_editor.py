@@ -5,6 +5,7 @@ incremental didChange, and refuses a versioned workspace edit for a stale versio
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -140,15 +141,26 @@ class Editor:
 
 
 async def start(
-    config: Path | None, *, caps: types.ClientCapabilities | None = None, **options: Any
+    config: Path | None,
+    *,
+    caps: types.ClientCapabilities | None = None,
+    env: dict[str, str] | None = None,
+    root: Path | None = None,
+    **options: Any,
 ) -> tuple[LanguageClient, Editor]:
-    client = await SERVER.start()
+    server = SERVER if env is None else ClientServerConfig(SERVER.server_command, server_env={**os.environ, **env})
+    client = await server.start()
     assert isinstance(client, LanguageClient)
     editor = Editor(client)
     init_options = {"configPath": str(config)} if config else {}
     init_options.update(options)
     await client.initialize_session(
-        types.InitializeParams(capabilities=caps or capabilities(), initialization_options=init_options)
+        types.InitializeParams(
+            capabilities=caps or capabilities(),
+            initialization_options=init_options,
+            root_uri=root.as_uri() if root else None,
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
+        )
     )
     return client, editor
 

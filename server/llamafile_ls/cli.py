@@ -48,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--instruction", "-i", required=True, metavar="TEXT", help="what to do with the code")
     edit.add_argument("--model", metavar="TITLE", help="the model's title in the config (default: the first)")
     edit.add_argument("--write", action="store_true", help="write the file instead of printing a diff")
+    edit.add_argument(
+        "--stop-server",
+        action="store_true",
+        help="stop a llamafile that llamafile_command started for this edit (default: leave it running)",
+    )
 
     commands.add_parser(
         "check",

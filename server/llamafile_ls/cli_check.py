@@ -7,7 +7,7 @@ import sys
 
 from llamafile_ls.cli import fail, print_warnings
 from llamafile_ls.config import ModelConfig
-from llamafile_ls.errors import LlamafileLsError
+from llamafile_ls.errors import LlamafileLsError, ServerUnreachable
 
 
 def run_check_command(config_path: str | None) -> int:
@@ -79,11 +79,40 @@ async def _probe(model: ModelConfig) -> int:
             else "  token counting: estimated (no /tokenize)"
         )
         return problems
+    except ServerUnreachable as error:
+        if model.llamafile_command:
+            return _check_command(model)
+        _say(f"  server: {error}")
+        return 1
     except LlamafileLsError as error:
         _say(f"  server: {error}")
         return 1
     finally:
         await provider.aclose()
+
+
+def _check_command(model: ModelConfig) -> int:
+    """The server is down, but llamafile_command will start it: is the command runnable?"""
+    import os
+    import shlex
+    import shutil
+
+    from llamafile_ls.launcher import split_command
+
+    try:
+        command = split_command(model.llamafile_command or "")
+    except LlamafileLsError as error:
+        _say(f"  llamafile_command: {error}")
+        return 1
+    program = command[0] if os.sep in command[0] else (shutil.which(command[0]) or command[0])
+    if not os.path.exists(program):
+        _say(f"  llamafile_command: {command[0]} does not exist; use an absolute path to the llamafile")
+        return 1
+    if not os.access(program, os.X_OK):
+        _say(f"  llamafile_command: {program} is not executable; run `chmod +x {shlex.quote(program)}`")
+        return 1
+    _say(f"  server: not running; the first edit starts it with: {shlex.join(command)}")
+    return 0
 
 
 def _server_context(props: object) -> int | None:

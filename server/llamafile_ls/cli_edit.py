@@ -11,9 +11,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llamafile_ls.cli import fail, print_warnings
 from llamafile_ls.errors import LlamafileLsError
+
+if TYPE_CHECKING:
+    from llamafile_ls.launcher import Launched, Launcher
 
 _LINES = re.compile(r"^\s*(\d+)\s*(?:[-:,]\s*(\d+)\s*)?$")
 
@@ -43,6 +47,9 @@ class Progress:
 
     def start(self, api_base: str) -> None:
         print(f"llamafile-ls: asking {self.title} at {api_base}…", file=sys.stderr, flush=True)
+
+    def status(self, message: str) -> None:
+        print(f"llamafile-ls: {self.title}: {message}", file=sys.stderr, flush=True)
 
     def update(self, chunks: int, _answer: str) -> None:
         now = time.monotonic()
@@ -74,6 +81,7 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
     from llamafile_ls.config_file import load_config
     from llamafile_ls.edit import EditRequest, run_edit
     from llamafile_ls.languages import language_for
+    from llamafile_ls.launcher import Launcher
     from llamafile_ls.llamafile import LlamafileProvider
 
     config = load_config(config_path)
@@ -91,13 +99,18 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
         language=language_for(str(path)),
     )
     progress = Progress(model.title)
-    progress.start(model.api_base)
     provider = LlamafileProvider(model)
+    launcher = Launcher(die_with_parent=False)
+    launched = None
     try:
+        launched = await launcher.ensure_running(model, provider, progress.status)
+        progress.start(model.api_base)
         result = await run_edit(request, model, provider, on_progress=progress.update)
+        progress.finish(result.answer_chunks)
     finally:
         await provider.aclose()
-    progress.finish(result.answer_chunks)
+        if launched is not None:
+            await _leave_or_stop(launcher, launched, stop=args.stop_server)
     if not result.changed:
         print("llamafile-ls: the model left the code unchanged", file=sys.stderr)
         return 0
@@ -118,6 +131,20 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
             ended = line.endswith(("\n", "\r"))
             sys.stdout.write(line if ended else line + "\n\\ No newline at end of file\n")
     return 0
+
+
+async def _leave_or_stop(launcher: Launcher, launched: Launched, *, stop: bool) -> None:
+    """The CLI leaves a server it started running, so the next edit needn't load the model."""
+    pid = launched.process.pid
+    if stop:
+        await launcher.stop(launched)
+        print(f"llamafile-ls: stopped the llamafile it started (pid {pid})", file=sys.stderr)
+    else:
+        print(
+            f"llamafile-ls: the llamafile it started keeps running for the next edit (pid {pid}, log "
+            f"{launched.log}); stop it with `kill {pid}`, or pass --stop-server next time",
+            file=sys.stderr,
+        )
 
 
 def _read_text(path: Path) -> tuple[bytes, str, str]:

@@ -53,6 +53,8 @@ class ModelConfig:
     api_base: str = DEFAULT_API_BASE
     api_key: str | None = attrs.field(default=None, repr=False)  # never in logs
     llamafile_command: str | None = None
+    # How long a model started by llamafile_command may take to load before giving up.
+    llamafile_start_timeout: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
     llama_cpp_args: dict[str, Any] = attrs.field(factory=lambda: {"stop": ["[INST]"]})
     system_message: str | None = None
     context_length: int = attrs.field(default=2048, validator=attrs.validators.ge(16))

@@ -29,6 +29,7 @@ class ConfigStore:
         self._cli_path = cli_path
         self._init_path: str | None = None
         self.path, self.explicit = resolve_path(cli_path)
+        self.from_client = False  # the path came from the client's initializationOptions
         self.config: Config = default_config()
         self.error: ConfigError | None = None
         self._stamp: tuple[int, int] | None = None  # (mtime_ns, size) of what was read
@@ -37,6 +38,7 @@ class ConfigStore:
         """Set the path from LSP ``initializationOptions.configPath`` and load it."""
         self._init_path = init_path
         self.path, self.explicit = resolve_path(self._cli_path, init_path)
+        self.from_client = bool(init_path) and not self._cli_path
         self._stamp = None
         return self.refresh(force=True)
 

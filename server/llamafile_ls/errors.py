@@ -45,6 +45,10 @@ class ProviderError(LlamafileLsError):
     """Talking to the model server failed."""
 
 
+class LaunchFailed(ProviderError):
+    """llamafile_command could not start a model server that answers."""
+
+
 class ServerUnreachable(ProviderError):
     """Nothing answers at the model's api_base."""
 

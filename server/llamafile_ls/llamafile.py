@@ -140,10 +140,10 @@ class LlamafileProvider:
         self._tokenize_supported = True
         return len(tokens)
 
-    async def get_json(self, path: str) -> tuple[int, Any]:
+    async def get_json(self, path: str, timeout: float | None = 10.0) -> tuple[int, Any]:
         """GET a small JSON (or text) document, e.g. ``/health`` or ``/props``; for probing."""
         try:
-            response = await self._client.get(f"{self.base_url}{path}")
+            response = await self._client.get(f"{self.base_url}{path}", timeout=timeout)
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.base_url} did not answer {path} in time") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:

@@ -16,6 +16,7 @@ from pygls.protocol.language_server import lsp_method
 
 from llamafile_ls import __version__
 from llamafile_ls.config_store import ConfigState, ConfigStore
+from llamafile_ls.launcher import Launcher
 from llamafile_ls.provider_pool import ProviderPool
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,16 @@ class LlamafileLanguageServer(LanguageServer):
         super().__init__("llamafile-ls", __version__, protocol_cls=LlamafileProtocol)
         self.configs = ConfigStore(config_path)
         self.providers = ProviderPool()
+        self.launcher = Launcher(die_with_parent=True)  # what it starts ends with the session
         self.selected_model: str | None = None  # a title; None means the config's first model
         self.secrets: frozenset[str] = frozenset()  # api keys, scrubbed from every message
         self.config_state: ConfigState | None = None  # loaded at initialize, reported at initialized
         self.shown_config_error: str | None = None  # shown once, not at every request
+
+    def shutdown(self) -> None:
+        """Also on an exit without ``shutdown`` (the editor crashed): stop what we started."""
+        self.launcher.kill_all_now()
+        super().shutdown()  # type: ignore[no-untyped-call]
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -67,10 +74,10 @@ class LlamafileLanguageServer(LanguageServer):
 
 
 def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
-    from llamafile_ls.features import code_actions, config_watch, edit_command, models
+    from llamafile_ls.features import code_actions, config_watch, edit_command, lifecycle, models
 
     server = LlamafileLanguageServer(config_path)
-    for feature in (config_watch, models, edit_command, code_actions):
+    for feature in (lifecycle, config_watch, models, edit_command, code_actions):
         feature.register(server)
     return server
 

@@ -76,7 +76,8 @@ def register(server: LlamafileLanguageServer) -> None:
 async def run_edit_command(
     server: LlamafileLanguageServer, arguments: EditArguments, token: types.ProgressToken | None
 ) -> dict[str, Any]:
-    from llamafile_ls.edit import EditRequest, run_edit
+    from llamafile_ls.edit import EditRequest, EditResult, run_edit
+    from llamafile_ls.features.model_server import ensure_model_server
     from llamafile_ls.features.models import active_model
     from llamafile_ls.features.progress import RequestProgress
     from llamafile_ls.languages import language_for
@@ -105,7 +106,11 @@ async def run_edit_command(
             def on_chunk(chunks: int, _answer: str) -> None:
                 progress.report(f"{chunks} tokens")
 
-            generation = asyncio.ensure_future(run_edit(request, model, provider, on_progress=on_chunk))
+            async def start_and_edit() -> EditResult:
+                await ensure_model_server(server, model, provider, progress)
+                return await run_edit(request, model, provider, on_progress=on_chunk)
+
+            generation = asyncio.ensure_future(start_and_edit())
             await progress.begin(f"editing {lines}", on_cancel=generation)
             try:
                 result = await generation
