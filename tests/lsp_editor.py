@@ -18,12 +18,15 @@ SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "llamafile_ls"
 
 
 def capabilities(
-    *, document_changes: bool = True, progress: bool = True, watch: bool = False
+    *, document_changes: bool = True, progress: bool = True, watch: bool = False, annotations: bool = False
 ) -> types.ClientCapabilities:
+    annotation_support = types.ChangeAnnotationsSupportOptions(groups_on_label=True) if annotations else None
     return types.ClientCapabilities(
         workspace=types.WorkspaceClientCapabilities(
             apply_edit=True,
-            workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=document_changes),
+            workspace_edit=types.WorkspaceEditClientCapabilities(
+                document_changes=document_changes, change_annotation_support=annotation_support
+            ),
             did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
                 dynamic_registration=watch, relative_pattern_support=watch
             ),
@@ -67,6 +70,7 @@ class Editor:
         self.apply_requests: list[types.ApplyWorkspaceEditParams] = []
         # Called inside an applyEdit before it is applied: lets a test "type" at the worst time.
         self.before_apply: Callable[[], None] | None = None
+        self.decline_next = False  # like dismissing VS Code's refactor preview
 
         def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return self._apply_edit(params)
@@ -111,6 +115,9 @@ class Editor:
         if self.before_apply is not None:
             hook, self.before_apply = self.before_apply, None
             hook()
+        if self.decline_next:
+            self.decline_next = False
+            return types.ApplyWorkspaceEditResult(applied=False)
         edit = params.edit
         changes: list[tuple[str, int | None, list[Any]]] = []
         for change in edit.document_changes or []:

@@ -459,3 +459,26 @@ async def test_utf16_positions_at_the_end_of_a_file_without_newline(tmp_path: Pa
         assert edit.range.end == types.Position(1, 13)  # 12 code points, 13 UTF-16 units
     finally:
         await stop(client)
+
+
+async def test_preview_asks_the_editor_to_confirm_and_a_dismissed_preview_changes_nothing(
+    tmp_path: Path, config: Path
+) -> None:
+    client, editor = await start(config, caps=capabilities(annotations=True))
+    try:
+        uri = editor.open(tmp_path / "a.py", SOURCE)
+        editor.decline_next = True
+        result = await execute(client, "llamafile.edit", edit_args(uri, 2, 2, preview=True))
+        assert result == {"applied": False, "reason": "the edit was not accepted in the preview"}
+        assert editor.text(uri) == SOURCE
+        assert await execute(client, "llamafile.edit", edit_args(uri, 2, 2, preview=True)) == {"applied": True}
+        edit = editor.apply_requests[-1].edit
+        assert edit.change_annotations["llamafile-edit"].needs_confirmation is True  # type: ignore[index]
+        (change,) = edit.document_changes  # type: ignore[misc]
+        assert all(isinstance(e, types.AnnotatedTextEdit) for e in change.edits)  # type: ignore[union-attr]
+        assert editor.text(uri) == SOURCE.replace("line_2 = 2", "LINE_2 = 2")
+        # Without preview, plain edits.
+        assert await execute(client, "llamafile.edit", edit_args(uri, 3, 3)) == {"applied": True}
+        assert editor.apply_requests[-1].edit.change_annotations is None
+    finally:
+        await stop(client)

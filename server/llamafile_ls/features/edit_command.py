@@ -31,11 +31,12 @@ class EditArguments:
     end_line: int  # 0-based, exclusive
     instruction: str
     model: str | None
+    preview: bool = False  # ask the editor to show the edit for confirmation first
 
 
 def parse_arguments(args: tuple[Any, ...]) -> EditArguments:
     """The command's one JSON object; a clear reason when it is not as documented."""
-    shape = '{"uri", "range": {"start": {"line", "character"}, "end": {...}}, "instruction", "model"?}'
+    shape = '{"uri", "range": {"start": {"line", "character"}, "end": {...}}, "instruction", "model"?, "preview"?}'
     argument = args[0] if len(args) == 1 else None
     if not isinstance(argument, dict):
         raise LlamafileLsError(f"{EDIT} takes one object: {shape}")
@@ -54,7 +55,10 @@ def parse_arguments(args: tuple[Any, ...]) -> EditArguments:
         raise LlamafileLsError(f"{EDIT}: model must be a model title")
     # A selection that ends at the start of a line does not include that line.
     last = end_line if end_character > 0 or end_line == start_line else end_line - 1
-    return EditArguments(uri, start_line, max(last, start_line) + 1, instruction.strip(), model)
+    preview = argument.get("preview", False)
+    if not isinstance(preview, bool):
+        raise LlamafileLsError(f"{EDIT}: preview must be true or false")
+    return EditArguments(uri, start_line, max(last, start_line) + 1, instruction.strip(), model, preview)
 
 
 def register(server: LlamafileLanguageServer) -> None:
@@ -126,7 +130,7 @@ async def run_edit_command(
 
         selection = textedit.select_lines(snapshot, request.start_line, request.end_line)
         applied, reason = await apply_edits(
-            server, arguments.uri, snapshot, version, selection, result.edits, arguments.instruction
+            server, arguments.uri, snapshot, version, selection, result.edits, arguments.instruction, arguments.preview
         )
         outcome = "applied" if applied else "not applied"
         if not applied:
@@ -157,6 +161,7 @@ async def apply_edits(
     selection: textedit.Selection,
     edits: tuple[textedit.TextEdit, ...],
     label: str,
+    preview: bool = False,
 ) -> tuple[bool, str]:
     """Apply edits computed on ``snapshot``, moved onto whatever the document holds now.
 
@@ -172,18 +177,30 @@ async def apply_edits(
         if moved is None:
             return False, "the selected lines changed while the model was answering; nothing was applied"
         response = await server.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=_workspace_edit(server, document, moved), label=f"llamafile: {label}")
+            types.ApplyWorkspaceEditParams(
+                edit=_workspace_edit(server, document, moved, f"llamafile: {label}", preview),
+                label=f"llamafile: {label}",
+            )
         )
         if response.applied:
             return True, ""
         if server.workspace.get_text_document(uri).version == current_version:
+            if preview and not response.failure_reason:
+                return False, "the edit was not accepted in the preview"
             reason = response.failure_reason or "no reason given"
             return False, f"the editor refused the edit: {reason}"
     return False, "the document kept changing while the edit was applied; nothing was applied"
 
 
+_ANNOTATION = "llamafile-edit"
+
+
 def _workspace_edit(
-    server: LlamafileLanguageServer, document: TextDocument, edits: tuple[textedit.TextEdit, ...]
+    server: LlamafileLanguageServer,
+    document: TextDocument,
+    edits: tuple[textedit.TextEdit, ...],
+    label: str,
+    preview: bool,
 ) -> types.WorkspaceEdit:
     lines = document.lines
 
@@ -193,12 +210,23 @@ def _workspace_edit(
         units = document.position_codec.client_num_units(lines[pos.line][: pos.character])
         return types.Position(pos.line, units)
 
-    lsp_edits: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = [
-        types.TextEdit(range=types.Range(position(e.start), position(e.end)), new_text=e.new_text) for e in edits
-    ]
     workspace = server.client_capabilities.workspace
-    edit_capability = workspace.workspace_edit if workspace else None
-    if edit_capability and edit_capability.document_changes:
-        identifier = types.OptionalVersionedTextDocumentIdentifier(uri=document.uri, version=document.version)
-        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(text_document=identifier, edits=lsp_edits)])
-    return types.WorkspaceEdit(changes={document.uri: lsp_edits})  # type: ignore[dict-item]
+    capability = workspace.workspace_edit if workspace else None
+    versioned = bool(capability and capability.document_changes)
+    # A change annotation that needs confirmation makes VS Code show its refactor preview.
+    annotate = preview and versioned and bool(capability and capability.change_annotation_support)
+    lsp_edits: list[types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit] = []
+    for edit in edits:
+        span = types.Range(position(edit.start), position(edit.end))
+        if annotate:
+            lsp_edits.append(types.AnnotatedTextEdit(range=span, new_text=edit.new_text, annotation_id=_ANNOTATION))
+        else:
+            lsp_edits.append(types.TextEdit(range=span, new_text=edit.new_text))
+    if not versioned:
+        return types.WorkspaceEdit(changes={document.uri: lsp_edits})  # type: ignore[dict-item]
+    identifier = types.OptionalVersionedTextDocumentIdentifier(uri=document.uri, version=document.version)
+    change = types.TextDocumentEdit(text_document=identifier, edits=lsp_edits)
+    if not annotate:
+        return types.WorkspaceEdit(document_changes=[change])
+    annotation = types.ChangeAnnotation(label=label, needs_confirmation=True)
+    return types.WorkspaceEdit(document_changes=[change], change_annotations={_ANNOTATION: annotation})

@@ -1,0 +1,127 @@
+"""A JSON Schema for config.json, generated from the config model so the two never drift.
+
+Editors use it for completion and checks while the user types (the VS Code extension
+contributes it for ``.continue/config.json``). Every field is offered in the seed's
+snake_case and in Continue's camelCase spelling.
+
+    python -m llamafile_ls.schema > config.schema.json
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from typing import Any
+
+import attrs
+
+from llamafile_ls import prompts
+from llamafile_ls.config import CompletionOptions, ModelConfig, RequestOptions
+
+DESCRIPTIONS: dict[str, str] = {
+    # ModelConfig
+    "title": "The name shown in the editor and used to pick the model (`--model`, llamafile.selectModel).",
+    "provider": 'Must be "llamafile" (or "llama.cpp") for llamafile-ls; models of other providers are skipped.',
+    "model": "The model's name; also picks the prompt family when `template` is not set.",
+    "api_base": "Where the llamafile or llama.cpp server listens.",
+    "api_key": "Sent as a bearer token. Never logged.",
+    "llamafile_command": "Run to start the llamafile when nothing answers at api_base. Use an absolute path. "
+    "Only honoured in your own config file.",
+    "llamafile_start_timeout": "Seconds a model started by llamafile_command may take to load.",
+    "llama_cpp_args": "Extra fields for the /completion request; explicit options win, stop lists are joined.",
+    "system_message": "The system message of the built-in prompt templates.",
+    "context_length": "The model's context window in tokens: the prompt plus max_tokens must fit.",
+    "completion_options": "Sampling options, sent in llama.cpp's names.",
+    "request_options": "How requests to the model server are made.",
+    "prompt_templates": "Mustache templates by action (e.g. edit) that replace the built-in ones.",
+    "template": "The prompt family of the built-in templates; detected from the model name when not set.",
+    "unique_id": "An identifier kept for Continue compatibility.",
+    # CompletionOptions
+    "temperature": "Sampling temperature.",
+    "top_p": "Nucleus sampling probability.",
+    "top_k": "Top-k sampling.",
+    "presence_penalty": "Presence penalty.",
+    "frequency_penalty": "Frequency penalty.",
+    "stop": "Strings that end the answer.",
+    "max_tokens": "The most tokens an answer may have (sent as n_predict). An answer cut off here is refused.",
+    # RequestOptions
+    "timeout": "Seconds to wait for the model server.",
+    "verify_ssl": "Verify the server's TLS certificate.",
+    "ca_bundle_path": "A certificate authority bundle for the server's TLS certificate.",
+    "proxy": "An HTTP proxy URL for requests to the model server.",
+    "headers": "Extra HTTP headers.",
+}
+
+_CAMEL = re.compile(r"_([a-z])")
+
+
+def camel_case(name: str) -> str:
+    return _CAMEL.sub(lambda match: match.group(1).upper(), name)
+
+
+def _type_schema(annotation: Any) -> dict[str, Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        schema = _type_schema(options[0]) if len(options) == 1 else {"anyOf": [_type_schema(o) for o in options]}
+        return {**schema, "type": [schema["type"], "null"]} if "type" in schema else schema
+    if origin is tuple:
+        return {"type": "array", "items": {"type": "string"}}
+    if origin is dict:
+        value = typing.get_args(annotation)[1]
+        return {"type": "object", "additionalProperties": {} if value is Any else _type_schema(value)}
+    if attrs.has(annotation):
+        return _object_schema(annotation)
+    simple = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return {"type": simple[annotation]}
+
+
+def _object_schema(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    properties: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        schema = {"description": DESCRIPTIONS[field.name], **_type_schema(hints[field.name])}
+        default = field.default
+        if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            default = default.factory()
+        if default is attrs.NOTHING or attrs.has(type(default)):
+            default = None
+        if default is not None and default != "":
+            schema["default"] = list(default) if isinstance(default, tuple) else default
+        if field.name == "template":
+            schema["enum"] = [*sorted(prompts.TEMPLATE_NAMES), None]
+        properties[field.name] = schema
+        if camel_case(field.name) != field.name:
+            properties[camel_case(field.name)] = schema
+    return {"type": "object", "properties": properties}
+
+
+def config_schema() -> dict[str, Any]:
+    model = _object_schema(ModelConfig)
+    model["anyOf"] = [{"required": ["title"]}, {"required": ["model"]}]
+    options = {
+        "completion_options": _object_schema(CompletionOptions),
+        "request_options": _object_schema(RequestOptions),
+    }
+    top: dict[str, Any] = {
+        "models": {"type": "array", "items": model, "description": "The models; the first is the default."},
+        "system_message": {"type": "string", "description": "The system message of every model that has none."},
+    }
+    for name, schema in options.items():
+        top[name] = {**schema, "description": f"Defaults of {name} for every model."}
+        top[camel_case(name)] = {**schema, "description": f"Same as {name}."}
+    top["systemMessage"] = {**top["system_message"], "description": "Same as system_message."}
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Continue config.json, as llamafile-ls reads it",
+        "type": "object",
+        "properties": top,
+        "allowComments": True,
+        "allowTrailingCommas": True,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(config_schema(), indent=2))
