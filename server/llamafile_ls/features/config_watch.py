@@ -103,6 +103,13 @@ def register(server: LlamafileLanguageServer) -> None:
     async def on_initialized(ls: LlamafileLanguageServer, _params: types.InitializedParams) -> None:
         if ls.config_state is not None:
             report(ls, ls.config_state)
+        workspace = ls.client_capabilities.workspace
+        if not (workspace and workspace.workspace_edit and workspace.workspace_edit.document_changes):
+            ls.log(
+                "this editor takes no versioned edits (workspace.workspaceEdit.documentChanges): an edit "
+                "cannot be checked against what was typed in the last moments before it arrives",
+                types.MessageType.Warning,
+            )
         await _watch_config_file(ls)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
