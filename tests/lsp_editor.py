@@ -121,6 +121,11 @@ class Editor:
         edit = params.edit
         changes: list[tuple[str, int | None, list[Any]]] = []
         for change in edit.document_changes or []:
+            if isinstance(change, types.CreateFile):
+                if change.uri in self.docs or Path(change.uri.removeprefix("file://")).exists():
+                    return types.ApplyWorkspaceEditResult(applied=False, failure_reason=f"{change.uri} exists")
+                self.docs[change.uri] = (0, "")
+                continue
             assert isinstance(change, types.TextDocumentEdit)
             changes.append((change.text_document.uri, change.text_document.version, list(change.edits)))
         for uri, edits in (edit.changes or {}).items():

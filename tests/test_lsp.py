@@ -394,7 +394,11 @@ async def test_code_actions_offer_the_edit_on_a_selection_only(
                 )
             )
 
-        (action,) = await ask((1, 0), (3, 0))
+        action, *others = await ask((1, 0), (3, 0))
+        assert [a.title for a in others] == [
+            "Llamafile: Comment the selected code", "Llamafile: Write docstrings for the selected code",
+            "Llamafile: Write unit tests for the selected code", "Llamafile: Explain the selected code",
+        ]  # fmt: skip
         assert action.kind == types.CodeActionKind.RefactorRewrite
         assert action.command.command == "llamafile.edit"
         assert action.command.arguments[0]["uri"] == uri
@@ -480,5 +484,22 @@ async def test_preview_asks_the_editor_to_confirm_and_a_dismissed_preview_change
         # Without preview, plain edits.
         assert await execute(client, "llamafile.edit", edit_args(uri, 3, 3)) == {"applied": True}
         assert editor.apply_requests[-1].edit.change_annotations is None
+    finally:
+        await stop(client)
+
+
+async def test_an_error_answer_to_apply_edit_is_reported_not_raised(tmp_path: Path, config: Path) -> None:
+    client, editor = await start(config)
+    try:
+        uri = editor.open(tmp_path / "a.py", SOURCE)
+
+        def broken() -> None:
+            raise RuntimeError("the editor broke")
+
+        editor.before_apply = broken
+        result = await execute(client, "llamafile.edit", edit_args(uri, 2, 2))
+        assert result["applied"] is False
+        assert result["reason"].startswith("the editor failed to apply the edit")
+        assert editor.text(uri) == SOURCE
     finally:
         await stop(client)

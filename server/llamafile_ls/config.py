@@ -80,10 +80,30 @@ class ConfigProblem:
 
 
 @attrs.frozen
+class SlashCommand:
+    """An entry of Continue's ``slashCommands``: which built-in commands are offered."""
+
+    name: str
+    description: str = ""
+
+
+@attrs.frozen
+class CustomCommand:
+    """An entry of Continue's ``customCommands``; ``output`` says where the answer goes."""
+
+    name: str
+    prompt: str
+    description: str = ""
+    output: str = attrs.field(default="document", validator=attrs.validators.in_(("edit", "document")))
+
+
+@attrs.frozen
 class Config:
     models: tuple[ModelConfig, ...]
     source: str | None = None  # the file it came from; None for the built-in default
     warnings: tuple[ConfigProblem, ...] = ()
+    slash_commands: tuple[SlashCommand, ...] | None = None  # None: every built-in is offered
+    custom_commands: tuple[CustomCommand, ...] = ()
 
     def model(self, title: str | None = None) -> ModelConfig:
         """The model with this title; the first one when no title is given."""
@@ -177,8 +197,8 @@ _CONVERTER = _make_converter()
 # Keys Continue knows that mean nothing here: accepted silently rather than warned about.
 _CONTINUE_TOP_LEVEL = frozenset(
     {
-        "$schema", "tabAutocompleteModel", "tabAutocompleteOptions", "customCommands",
-        "slashCommands", "contextProviders", "allowAnonymousTelemetry", "embeddingsProvider",
+        "$schema", "tabAutocompleteModel", "tabAutocompleteOptions", "contextProviders",
+        "allowAnonymousTelemetry", "embeddingsProvider",
         "reranker", "ui", "experimental", "docs", "disableIndexing", "disableSessionTitles",
         "userToken", "analytics", "env", "tools", "mcpServers", "data", "rules", "disableHeadlessInference",
         "teamAnalytics", "selectedModelByRole", "modelRoles",
@@ -192,7 +212,9 @@ _CONTINUE_MODEL = frozenset(
         "promptTemplates.apply", "embedOptions", "name",
     }
 )  # fmt: skip
-_TOP_LEVEL_FIELDS = frozenset({"models", "system_message", "completion_options", "request_options"})
+_TOP_LEVEL_FIELDS = frozenset(
+    {"models", "system_message", "completion_options", "request_options", "slash_commands", "custom_commands"}
+)
 _EXAMPLE_MODEL = '{"title": "llamafile", "provider": "llamafile", "model": "mistral-7b"}'
 _ATTRS_VALIDATOR = re.compile(r"^'(\w+)' must be (.*?): (.*)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -306,7 +328,68 @@ def parse_config(text: str, source: str | None = None) -> Config:
             f'no model with "provider": "llamafile"; add one, e.g. {_EXAMPLE_MODEL}',
         )
     _check_unique_titles(reader, models)
-    return Config(models=tuple(models), source=source, warnings=tuple(reader.warnings))
+    slash = _slash_commands(reader, top["slash_commands"]) if "slash_commands" in top else None
+    custom = _custom_commands(reader, top.get("custom_commands", []))
+    return Config(
+        models=tuple(models),
+        source=source,
+        warnings=tuple(reader.warnings),
+        slash_commands=slash,
+        custom_commands=custom,
+    )
+
+
+def _slash_commands(reader: _Reader, raw: Any) -> tuple[SlashCommand, ...]:
+    if not isinstance(raw, list):
+        raise reader.fail(["slash_commands"], f"expected a list of commands, got {_describe(raw)}")
+    commands: list[SlashCommand] = []
+    for index, item in enumerate(raw):
+        path: list[str | int] = ["slash_commands", index]
+        entry = reader.normalize(item, path, _field_names(SlashCommand), frozenset({"params", "step"}))
+        name = entry.get("name")
+        if not isinstance(name, str):
+            raise reader.fail([*path, "name"], 'a slash command needs a name, e.g. "comment"')
+        name = name.lstrip("/")
+        if name not in prompts.SLASH_COMMANDS:
+            offered = ", ".join(sorted(prompts.SLASH_COMMANDS))
+            reader.warn([*path, "name"], f"slash command {name!r} is not one llamafile-ls offers ({offered}); ignored")
+            continue
+        commands.append(SlashCommand(name, str(entry.get("description") or "")))
+    return tuple(commands)
+
+
+def _custom_commands(reader: _Reader, raw: Any) -> tuple[CustomCommand, ...]:
+    """Valid custom commands; a broken one is skipped with a warning naming it."""
+    if not isinstance(raw, list):
+        raise reader.fail(["custom_commands"], f"expected a list of commands, got {_describe(raw)}")
+    commands: list[CustomCommand] = []
+    for index, item in enumerate(raw):
+        path: list[str | int] = ["custom_commands", index]
+        entry = reader.normalize(item, path, _field_names(CustomCommand))
+        name = entry.get("name")
+        label = f"custom command {name!r}" if isinstance(name, str) else f"custom command #{index + 1}"
+        if not isinstance(name, str) or not name.strip("/ "):
+            reader.warn(path, f"{label} has no name; it is skipped")
+            continue
+        if not isinstance(entry.get("prompt"), str) or not entry["prompt"].strip():
+            reader.warn(path, f"{label} has no prompt; it is skipped")
+            continue
+        if entry.get("output", "document") not in ("edit", "document"):
+            reader.warn([*path, "output"], f'{label}: output must be "edit" or "document", got '
+                        f'{_describe(entry["output"])}; it is skipped')  # fmt: skip
+            continue
+        try:
+            command = _CONVERTER.structure({**entry, "name": name.strip("/ ")}, CustomCommand)
+            prompts.compile_template(prompts.custom_command_body(command.prompt), f"of {label}")
+        except TemplateError as error:
+            reader.warn([*path, "prompt"], f"{error}; it is skipped")
+            continue
+        except Exception as error:  # a wrong type or an unknown output
+            located = _located(reader, error, path)
+            reader.warn(path, f"{label}: {located.reason.split(': ', 1)[-1]}; it is skipped")
+            continue
+        commands.append(command)
+    return tuple(commands)
 
 
 def _structure_model(reader: _Reader, entry: dict[str, Any], path: list[str | int]) -> ModelConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable
-from typing import Protocol
+from typing import Literal, Protocol
 
 import attrs
 
@@ -28,21 +28,58 @@ class CompletionSource(Protocol):
     async def count_tokens(self, text: str) -> int | None: ...
 
 
+Output = Literal["edit", "file", "document"]
+
+
+@attrs.frozen
+class Action:
+    """What to ask the model, and where its answer goes.
+
+    ``edit`` rewrites the selected lines; ``file`` is a new file (tests); ``document`` is
+    text to read (an explanation), which changes nothing.
+    """
+
+    name: str  # "edit", a built-in slash command ("comment", …) or a custom command's name
+    output: Output = "edit"
+    prompt: str | None = None  # a custom command's prompt; None for a built-in
+    description: str = ""
+
+    @property
+    def builtin(self) -> bool:
+        return self.prompt is None
+
+
+BUILTIN_ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in (
+        Action("edit", "edit", description="Edit the selected code"),
+        Action("comment", "edit", description="Comment the selected code"),
+        Action("docstring", "edit", description="Write docstrings for the selected code"),
+        Action("fix", "edit", description="Fix the selected code"),
+        Action("test", "file", description="Write unit tests for the selected code"),
+        Action("explain", "document", description="Explain the selected code"),
+    )
+}
+EDIT = BUILTIN_ACTIONS["edit"]
+
+
 @attrs.frozen
 class EditRequest:
     text: str  # the whole document
     start_line: int  # 0-based, first selected line
     end_line: int  # 0-based, exclusive
-    instruction: str
+    instruction: str = ""  # what the user asked (the edit action's request)
     file_path: str = ""
     language: str = ""
+    input: str = ""  # extra input for a slash or custom command
+    diagnostics: str = ""  # "Fix: <message> at line N" lines, for /fix
 
 
 @attrs.frozen
 class EditResult:
-    edits: tuple[textedit.TextEdit, ...]
+    edits: tuple[textedit.TextEdit, ...]  # for an "edit" action
     old_code: str
-    new_code: str
+    new_code: str  # the code (edit, file) or the text (document) the answer came to
     prompt_tokens: int
     answer_chunks: int
     seconds: float
@@ -60,13 +97,18 @@ class PreparedPrompt:
     fitted: budget.FittedPrompt
 
 
-def template_for(model: ModelConfig, action: str) -> tuple[prompts.Tokens, tuple[str, ...]]:
+def template_for(model: ModelConfig, action: Action) -> tuple[prompts.Tokens, tuple[str, ...]]:
     """The compiled template for an action and the stop strings that go with it."""
-    custom = model.prompt_templates.get(action)
+    custom = model.prompt_templates.get(action.name) if action.builtin else None
     if custom is not None:
-        return prompts.compile_template(custom, f"{action!r} of model {model.title!r}"), ()
+        return prompts.compile_template(custom, f"{action.name!r} of model {model.title!r}"), ()
     family = prompts.family_for(model.template, model.model, model.title)
-    return prompts.compile_template(getattr(family, action), f"{family.name!r} built-in {action!r}"), family.stop
+    if action.builtin:
+        source, stop = family.template(action.name)
+        return prompts.compile_template(source, f"{family.name!r} built-in {action.name!r}"), stop
+    body = prompts.custom_command_body(action.prompt or "")
+    source, stop = family.template(action.name, body, prose=action.output == "document")
+    return prompts.compile_template(source, f"of custom command {action.name!r}"), stop
 
 
 def edit_variables(request: EditRequest, model: ModelConfig, code: str, prefix: str, suffix: str) -> dict[str, str]:
@@ -75,9 +117,10 @@ def edit_variables(request: EditRequest, model: ModelConfig, code: str, prefix: 
     code, prefix = _without_final_eol(code), _without_final_eol(prefix)
     code, prefix, suffix = (textedit.normalize_eol(text) for text in (code, prefix, suffix))
     values = {
-        "code_to_edit": code, "user_input": request.instruction, "file_prefix": prefix,
+        "code_to_edit": code, "user_input": request.instruction or request.input, "file_prefix": prefix,
         "file_suffix": suffix, "system_message": system, "language": request.language,
-        "file_path": request.file_path, "context_items": "",
+        "file_path": request.file_path, "context_items": "", "input": request.input,
+        "diagnostics": request.diagnostics,
     }  # fmt: skip
     for snake, camel in (
         ("code_to_edit", "codeToEdit"), ("user_input", "userInput"), ("file_prefix", "prefix"),
@@ -93,7 +136,7 @@ def _without_final_eol(text: str) -> str:
 
 
 async def prepare_prompt(
-    request: EditRequest, model: ModelConfig, source: CompletionSource, action: str = "edit"
+    request: EditRequest, model: ModelConfig, source: CompletionSource, action: Action = EDIT
 ) -> PreparedPrompt:
     selection = textedit.select_lines(request.text, request.start_line, request.end_line)
     tokens, stop = template_for(model, action)
@@ -150,17 +193,28 @@ async def run_edit(
     model: ModelConfig,
     source: CompletionSource,
     on_progress: ProgressCallback | None = None,
+    action: Action = EDIT,
 ) -> EditResult:
-    """Ask the model to rewrite the selected lines; return the edits (none if unchanged)."""
+    """Ask the model; for an edit, return the edits of the selected lines (none if unchanged),
+    else the code of a new file or the text of a document."""
     started = time.perf_counter()
-    prepared = await prepare_prompt(request, model, source)
+    prepared = await prepare_prompt(request, model, source, action)
     answer, received = await collect_answer(source, prepared, model, on_progress)
     selection = prepared.selection
-    code = textedit.extract_code(answer, textedit.answer_opener(prepared.prompt))
-    if not code.strip():
-        raise EditRejected("the model's answer held no code; nothing was changed")
-    new_code = textedit.reindent(code, selection.indent)
-    edits = textedit.line_edits(selection, new_code)
+    edits: tuple[textedit.TextEdit, ...] = ()
+    if action.output == "document":
+        new_code = textedit.strip_end_tokens(textedit.normalize_eol(answer)).strip() + "\n"
+        if not new_code.strip():
+            raise EditRejected("the model's answer was empty")
+    else:
+        code = textedit.extract_code(answer, textedit.answer_opener(prepared.prompt))
+        if not code.strip():
+            raise EditRejected("the model's answer held no code; nothing was changed")
+        if action.output == "file":
+            new_code = code + "\n"
+        else:
+            new_code = textedit.reindent(code, selection.indent)
+            edits = textedit.line_edits(selection, new_code)
     return EditResult(
         edits=edits,
         old_code=selection.code,

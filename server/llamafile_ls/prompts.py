@@ -17,11 +17,12 @@ from llamafile_ls.errors import TemplateError
 
 Tokens = tuple[tuple[str, str], ...]
 
-# Seed-era (Continue's Python) names first, then Continue's TypeScript camelCase names.
-EDIT_VARIABLES = frozenset(
+# Seed-era (Continue's Python) names first, then Continue's TypeScript camelCase names;
+# ``diagnostics`` and ``input`` are for slash and custom commands.
+TEMPLATE_VARIABLES = frozenset(
     {
         "code_to_edit", "user_input", "file_prefix", "file_suffix", "system_message",
-        "language", "file_path", "context_items",
+        "language", "file_path", "context_items", "diagnostics", "input",
         "codeToEdit", "userInput", "prefix", "suffix", "filePrefix", "fileSuffix",
         "systemMessage", "filePath",
     }
@@ -29,18 +30,55 @@ EDIT_VARIABLES = frozenset(
 
 DEFAULT_SYSTEM_MESSAGE = "You are an expert programmer. You rewrite code exactly as asked and answer with code only."
 
-# Context shown around the code to rewrite; sections vanish when the text is empty.
+# Context shown around the selected code; sections vanish when the text is empty.
 _CONTEXT = (
-    "{{#file_prefix}}Code before the part to rewrite, for context only:\n"
+    "{{#file_prefix}}Code before the selected part, for context only:\n"
     "```{{language}}\n{{{file_prefix}}}\n```\n\n{{/file_prefix}}"
-    "{{#file_suffix}}Code after the part to rewrite, for context only:\n"
+    "{{#file_suffix}}Code after the selected part, for context only:\n"
     "```{{language}}\n{{{file_suffix}}}\n```\n\n{{/file_suffix}}"
 )
-_FENCED_REQUEST = (
-    _CONTEXT + "Rewrite this {{language}} code:\n```{{language}}\n{{{code_to_edit}}}\n```\n"
-    "Request: {{{user_input}}}\n"
-    "Answer with the rewritten code only, in one code block, without explanations."
+_SELECTED = "```{{language}}\n{{{code_to_edit}}}\n```\n"
+_MORE = "{{#input}}Also: {{{input}}}\n{{/input}}"
+_CODE_ONLY = "Answer with the code only, in one code block, without explanations."
+
+# What each action asks, as the user's message; the family wraps it in its chat format.
+ACTION_BODIES: dict[str, str] = {
+    "edit": _CONTEXT + "Rewrite this {{language}} code:\n" + _SELECTED + "Request: {{{user_input}}}\n"
+    "Answer with the rewritten code only, in one code block, without explanations.",
+    "comment": _CONTEXT + "Add comments to this {{language}} code, in the language's own comment style, "
+    "saying what it does and why. Keep the code itself exactly as it is.\n" + _SELECTED + _MORE + _CODE_ONLY,
+    "docstring": _CONTEXT + "Add or update the docstrings (the language's documentation comments) of the "
+    "functions and classes in this {{language}} code. Keep the code itself exactly as it is.\n"
+    + _SELECTED
+    + _MORE
+    + _CODE_ONLY,
+    "fix": _CONTEXT + "Fix this {{language}} code.\n" + _SELECTED + "{{#diagnostics}}The problems reported:\n"
+    "{{{diagnostics}}}\n{{/diagnostics}}" + _MORE + "Answer with the fixed code only, in one code block.",
+    "test": "Write unit tests for this {{language}} code from {{file_path}}, with the language's usual test "
+    "framework. Import what is tested from its module.\n"
+    + _SELECTED
+    + _MORE
+    + "Answer with the complete test file only, in one code block.",
+    "explain": _CONTEXT + "Explain what this {{language}} code does and how, for a programmer who reads it for "
+    "the first time. Be concise.\n" + _SELECTED + _MORE + "Answer in Markdown.",
+}
+# The seed's llama2 edit prompt wrapped the code in [CODE] tags and stopped at [/CODE].
+_LLAMA2_EDIT = (
+    _CONTEXT + "Rewrite the {{language}} code between [CODE] and [/CODE].\n"
+    "Request: {{{user_input}}}\n[CODE]\n{{{code_to_edit}}}\n[/CODE]\n"
+    "Answer with the rewritten code only, between [CODE] and [/CODE]."
 )
+PROSE_ACTIONS = frozenset({"explain"})  # answered in Markdown, not code
+SLASH_COMMANDS = frozenset(ACTION_BODIES) - {"edit"}
+
+
+def custom_command_body(prompt: str) -> str:
+    """A custom command's prompt, with the selected code added when it does not show it."""
+    if "code_to_edit" in prompt or "codeToEdit" in prompt:
+        return prompt
+    return prompt.rstrip() + "\n\n```{{language}}\n{{{code_to_edit}}}\n```\n"
+
+
 # The answer is started with an open code fence so that the model writes code at once;
 # a fence at the start of a line then ends it.
 _OPEN_FENCE = "```{{language}}\n"
@@ -49,62 +87,57 @@ _FENCE_STOP = "\n```"
 
 @attrs.frozen
 class PromptFamily:
+    """A chat format: what goes before the user's message, and between it and the answer."""
+
     name: str
-    edit: str
+    before: str
+    after: str
     stop: tuple[str, ...]
+
+    def template(self, action: str, body: str | None = None, *, prose: bool = False) -> tuple[str, tuple[str, ...]]:
+        """The whole template for an action (or a custom ``body``) and its stop strings."""
+        if body is None and action == "edit" and self.name == "llama2":
+            return self.before + _LLAMA2_EDIT + self.after + "[CODE]\n", ("[/CODE]", *self.stop)
+        text = ACTION_BODIES[action] if body is None else body
+        if prose or action in PROSE_ACTIONS:
+            return self.before + text + self.after, self.stop
+        return self.before + text + self.after + _OPEN_FENCE, (*self.stop, _FENCE_STOP)
 
 
 FAMILIES: dict[str, PromptFamily] = {
     family.name: family
     for family in (
-        # The seed's default: Continue's llama2 edit prompt wrapped the code in [CODE] tags.
-        PromptFamily(
-            "llama2",
-            "[INST] <<SYS>>\n{{{system_message}}}\n<</SYS>>\n\n" + _CONTEXT
-            + "Rewrite the {{language}} code between [CODE] and [/CODE].\n"
-            "Request: {{{user_input}}}\n[CODE]\n{{{code_to_edit}}}\n[/CODE]\n"
-            "Answer with the rewritten code only, between [CODE] and [/CODE]. [/INST] [CODE]\n",
-            ("[/CODE]", "[INST]"),
-        ),
+        PromptFamily("llama2", "[INST] <<SYS>>\n{{{system_message}}}\n<</SYS>>\n\n", " [/INST] ", ("[INST]",)),
         PromptFamily(
             "chatml",
-            "<|im_start|>system\n{{{system_message}}}<|im_end|>\n<|im_start|>user\n"
-            + _FENCED_REQUEST + "<|im_end|>\n<|im_start|>assistant\n" + _OPEN_FENCE,
-            ("<|im_end|>", _FENCE_STOP),
+            "<|im_start|>system\n{{{system_message}}}<|im_end|>\n<|im_start|>user\n",
+            "<|im_end|>\n<|im_start|>assistant\n",
+            ("<|im_end|>",),
         ),
         PromptFamily(
-            "alpaca",
-            "{{{system_message}}}\n\n### Instruction:\n" + _FENCED_REQUEST
-            + "\n\n### Response:\n" + _OPEN_FENCE,
-            ("### Instruction", _FENCE_STOP),
+            "alpaca", "{{{system_message}}}\n\n### Instruction:\n", "\n\n### Response:\n", ("### Instruction",)
         ),
         PromptFamily(
-            "zephyr",
-            "<|system|>\n{{{system_message}}}</s>\n<|user|>\n" + _FENCED_REQUEST
-            + "</s>\n<|assistant|>\n" + _OPEN_FENCE,
-            ("</s>", "<|user|>", _FENCE_STOP),
+            "zephyr", "<|system|>\n{{{system_message}}}</s>\n<|user|>\n", "</s>\n<|assistant|>\n", ("</s>", "<|user|>")
         ),
         PromptFamily(
-            "deepseek",
-            "{{{system_message}}}\n### Instruction:\n" + _FENCED_REQUEST
-            + "\n### Response:\n" + _OPEN_FENCE,
-            ("<|EOT|>", "### Instruction", _FENCE_STOP),
+            "deepseek", "{{{system_message}}}\n### Instruction:\n", "\n### Response:\n", ("<|EOT|>", "### Instruction")
         ),
         PromptFamily(
             "llama3",
             "<|start_header_id|>system<|end_header_id|>\n\n{{{system_message}}}<|eot_id|>"
-            "<|start_header_id|>user<|end_header_id|>\n\n" + _FENCED_REQUEST
-            + "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n" + _OPEN_FENCE,
-            ("<|eot_id|>", _FENCE_STOP),
+            "<|start_header_id|>user<|end_header_id|>\n\n",
+            "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+            ("<|eot_id|>",),
         ),
         PromptFamily(
             "gemma",
-            "<start_of_turn>user\n{{{system_message}}}\n\n" + _FENCED_REQUEST
-            + "<end_of_turn>\n<start_of_turn>model\n" + _OPEN_FENCE,
-            ("<end_of_turn>", _FENCE_STOP),
+            "<start_of_turn>user\n{{{system_message}}}\n\n",
+            "<end_of_turn>\n<start_of_turn>model\n",
+            ("<end_of_turn>",),
         ),
     )
-}  # fmt: skip
+}
 FAMILY_ALIASES = {"mistral": "llama2", "llama-2": "llama2", "llama-3": "llama3"}
 TEMPLATE_NAMES = frozenset(FAMILIES) | frozenset(FAMILY_ALIASES)
 
@@ -132,7 +165,7 @@ def family_for(template: str | None, *names: str) -> PromptFamily:
 
 
 @functools.lru_cache(maxsize=64)
-def compile_template(source: str, label: str, allowed: frozenset[str] = EDIT_VARIABLES) -> Tokens:
+def compile_template(source: str, label: str, allowed: frozenset[str] = TEMPLATE_VARIABLES) -> Tokens:
     """Parse a template once and check every name in it; raise :class:`TemplateError`."""
     try:
         tokens = tuple(chevron.tokenizer.tokenize(source))

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from llamafile_ls import prompts
-from llamafile_ls.config import CompletionOptions, ModelConfig, RequestOptions
+from llamafile_ls.config import CompletionOptions, CustomCommand, ModelConfig, RequestOptions
 
 DESCRIPTIONS: dict[str, str] = {
     # ModelConfig
@@ -46,6 +46,12 @@ DESCRIPTIONS: dict[str, str] = {
     "frequency_penalty": "Frequency penalty.",
     "stop": "Strings that end the answer.",
     "max_tokens": "The most tokens an answer may have (sent as n_predict). An answer cut off here is refused.",
+    # CustomCommand and slash commands
+    "name": "The command's name, used without its slash.",
+    "prompt": "A mustache prompt with {{{input}}} and every template variable; the selected code is added "
+    "when the prompt does not show {{{code_to_edit}}}.",
+    "description": "The title of the command's code action.",
+    "output": 'Where the answer goes: "document" (shown to read, the default) or "edit" (replaces the selection).',
     # RequestOptions
     "timeout": "Seconds to wait for the model server.",
     "verify_ssl": "Verify the server's TLS certificate.",
@@ -113,6 +119,23 @@ def config_schema() -> dict[str, Any]:
         top[name] = {**schema, "description": f"Defaults of {name} for every model."}
         top[camel_case(name)] = {**schema, "description": f"Same as {name}."}
     top["systemMessage"] = {**top["system_message"], "description": "Same as system_message."}
+    custom = _object_schema(CustomCommand)
+    custom["properties"]["output"]["enum"] = ["edit", "document"]
+    custom["required"] = ["name", "prompt"]
+    top["custom_commands"] = top["customCommands"] = {
+        "type": "array", "items": custom, "description": "Your own commands, offered as code actions."
+    }  # fmt: skip
+    slash = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "examples": sorted(prompts.SLASH_COMMANDS), "description": DESCRIPTIONS["name"]},
+            "description": {"type": "string", "description": DESCRIPTIONS["description"]},
+        },
+    }
+    top["slash_commands"] = top["slashCommands"] = {
+        "type": "array", "items": slash, "description": "The built-in commands to offer; all when not set."
+    }  # fmt: skip
     return {
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "Continue config.json, as llamafile-ls reads it",

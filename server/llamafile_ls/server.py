@@ -74,10 +74,10 @@ class LlamafileLanguageServer(LanguageServer):
 
 
 def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
-    from llamafile_ls.features import code_actions, config_watch, edit_command, lifecycle, models
+    from llamafile_ls.features import code_actions, config_watch, edit_command, lifecycle, models, slash_commands
 
     server = LlamafileLanguageServer(config_path)
-    for feature in (lifecycle, config_watch, models, edit_command, code_actions):
+    for feature in (lifecycle, config_watch, models, edit_command, slash_commands, code_actions):
         feature.register(server)
     return server
 

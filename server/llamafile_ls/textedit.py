@@ -124,7 +124,7 @@ def answer_opener(prompt: str) -> str | None:
 
 def extract_code(answer: str, opener: str | None = None) -> str:
     """The code in a model's answer, without fences, [CODE] tags and chatter around it."""
-    text = _strip_end_tokens(normalize_eol(answer))
+    text = strip_end_tokens(normalize_eol(answer))
     if opener == "[CODE]" or "[CODE]" in text or "[/CODE]" in text:
         if opener != "[CODE]" and "[CODE]" in text:
             text = text.split("[CODE]", 1)[1]
@@ -140,7 +140,7 @@ def extract_code(answer: str, opener: str | None = None) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def _strip_end_tokens(text: str) -> str:
+def strip_end_tokens(text: str) -> str:
     changed = True
     while changed:
         changed = False

@@ -1,4 +1,6 @@
-"""``llamafile.edit``: run an edit on a document and apply it as a safe workspace edit.
+"""``llamafile.edit``, and the runner that every command shares: one pipeline from a
+selection to a safe workspace edit (or, for commands that answer in a new file or a
+document, to :mod:`llamafile_ls.features.outputs`).
 
 The edit is computed for the document version it was asked on. If the user typed
 meanwhile, it is moved onto the current text when the selected lines are untouched, and
@@ -12,13 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 
 from llamafile_ls.errors import LlamafileLsError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pygls.workspace import TextDocument
 
     from llamafile_ls import textedit
+    from llamafile_ls.edit import Action
     from llamafile_ls.server import LlamafileLanguageServer
 
 EDIT = "llamafile.edit"
@@ -29,56 +35,82 @@ class EditArguments:
     uri: str
     start_line: int  # 0-based
     end_line: int  # 0-based, exclusive
-    instruction: str
-    model: str | None
+    instruction: str = ""
+    model: str | None = None
     preview: bool = False  # ask the editor to show the edit for confirmation first
+    input: str = ""  # a slash or custom command's extra input
+    diagnostics: str = ""  # the problems /fix is to fix
+    name: str = ""  # llamafile.runCommand: the command's name
 
 
-def parse_arguments(args: tuple[Any, ...]) -> EditArguments:
+def parse_arguments(args: tuple[Any, ...], command: str = EDIT) -> EditArguments:
     """The command's one JSON object; a clear reason when it is not as documented."""
-    shape = '{"uri", "range": {"start": {"line", "character"}, "end": {...}}, "instruction", "model"?, "preview"?}'
+    needs = '"instruction"' if command == EDIT else '"name", "input"?'
+    shape = f'{{"uri", "range": {{"start": {{"line", "character"}}, "end": {{...}}}}, {needs}, "model"?, "preview"?}}'
     argument = args[0] if len(args) == 1 else None
     if not isinstance(argument, dict):
-        raise LlamafileLsError(f"{EDIT} takes one object: {shape}")
-    uri, rng, instruction = argument.get("uri"), argument.get("range"), argument.get("instruction")
-    model = argument.get("model")
+        raise LlamafileLsError(f"{command} takes one object: {shape}")
+    uri, rng = argument.get("uri"), argument.get("range")
     try:
         start, end = rng["start"], rng["end"]  # type: ignore[index]
         start_line, end_line, end_character = int(start["line"]), int(end["line"]), int(end["character"])
     except (TypeError, KeyError, ValueError):
-        raise LlamafileLsError(f"{EDIT}: a range is needed: {shape}") from None
+        raise LlamafileLsError(f"{command}: a range is needed: {shape}") from None
     if not isinstance(uri, str):
-        raise LlamafileLsError(f"{EDIT}: a document uri is needed: {shape}")
-    if not isinstance(instruction, str) or not instruction.strip():
+        raise LlamafileLsError(f"{command}: a document uri is needed: {shape}")
+    texts = {key: argument.get(key, "") for key in ("instruction", "input", "diagnostics", "name")}
+    for key, value in texts.items():
+        if not isinstance(value, str):
+            raise LlamafileLsError(f"{command}: {key} must be a string")
+    if command == EDIT and not texts["instruction"].strip():
         raise LlamafileLsError(f"{EDIT}: no instruction was given; say what to do with the code")
+    if command != EDIT and not texts["name"].strip():
+        raise LlamafileLsError(f"{command}: no command name was given: {shape}")
+    model = argument.get("model")
     if model is not None and not isinstance(model, str):
-        raise LlamafileLsError(f"{EDIT}: model must be a model title")
-    # A selection that ends at the start of a line does not include that line.
-    last = end_line if end_character > 0 or end_line == start_line else end_line - 1
+        raise LlamafileLsError(f"{command}: model must be a model title")
     preview = argument.get("preview", False)
     if not isinstance(preview, bool):
-        raise LlamafileLsError(f"{EDIT}: preview must be true or false")
-    return EditArguments(uri, start_line, max(last, start_line) + 1, instruction.strip(), model, preview)
+        raise LlamafileLsError(f"{command}: preview must be true or false")
+    # A selection that ends at the start of a line does not include that line.
+    last = end_line if end_character > 0 or end_line == start_line else end_line - 1
+    return EditArguments(
+        uri, start_line, max(last, start_line) + 1, texts["instruction"].strip(), model, preview,
+        texts["input"].strip(), texts["diagnostics"], texts["name"].strip(),
+    )  # fmt: skip
 
 
 def register(server: LlamafileLanguageServer) -> None:
     @server.command(EDIT)
     async def edit(ls: LlamafileLanguageServer, *args: Any) -> dict[str, Any]:
-        try:
-            arguments = parse_arguments(args)
-        except LlamafileLsError as error:
-            ls.show(str(error))
-            return {"applied": False, "reason": str(error)}
-        from llamafile_ls.server import work_done_token
+        from llamafile_ls.edit import EDIT as EDIT_ACTION
 
-        outcome = await run_edit_command(ls, arguments, work_done_token.get())
-        if "reason" in outcome:
-            outcome["reason"] = ls.redact(outcome["reason"])
-        return outcome
+        return await run_command(ls, args, EDIT, lambda _arguments: EDIT_ACTION)
 
 
-async def run_edit_command(
-    server: LlamafileLanguageServer, arguments: EditArguments, token: types.ProgressToken | None
+async def run_command(
+    server: LlamafileLanguageServer,
+    args: tuple[Any, ...],
+    command: str,
+    find_action: Callable[[EditArguments], Action],
+) -> dict[str, Any]:
+    """Parse a command's argument, run its action, and answer with secrets scrubbed."""
+    from llamafile_ls.server import work_done_token
+
+    try:
+        arguments = parse_arguments(args, command)
+        action = find_action(arguments)
+    except LlamafileLsError as error:
+        server.show(str(error))
+        return {"applied": False, "reason": server.redact(str(error))}
+    outcome = await run_action(server, arguments, action, work_done_token.get())
+    if "reason" in outcome:
+        outcome["reason"] = server.redact(outcome["reason"])
+    return outcome
+
+
+async def run_action(
+    server: LlamafileLanguageServer, arguments: EditArguments, action: Action, token: types.ProgressToken | None
 ) -> dict[str, Any]:
     from llamafile_ls.edit import EditRequest, EditResult, run_edit
     from llamafile_ls.features.model_server import ensure_model_server
@@ -100,22 +132,25 @@ async def run_edit_command(
         instruction=arguments.instruction,
         file_path=document.path,
         language=document.language_id or language_for(document.path),
+        input=arguments.input,
+        diagnostics=arguments.diagnostics,
     )
     lines = f"lines {arguments.start_line + 1}-{arguments.end_line}"
+    doing = "editing" if action.name == "edit" else f"/{action.name}"
     progress = RequestProgress(server, token, f"llamafile: {model.title}")
     outcome = "failed"
     try:
         async with server.providers.use(model) as provider:
 
             def on_chunk(chunks: int, _answer: str) -> None:
-                progress.report(f"{chunks} tokens")
+                progress.report(f"{chunks} token{'s' if chunks != 1 else ''}")
 
-            async def start_and_edit() -> EditResult:
+            async def start_and_run() -> EditResult:
                 await ensure_model_server(server, model, provider, progress)
-                return await run_edit(request, model, provider, on_progress=on_chunk)
+                return await run_edit(request, model, provider, on_progress=on_chunk, action=action)
 
-            generation = asyncio.ensure_future(start_and_edit())
-            await progress.begin(f"editing {lines}", on_cancel=generation)
+            generation = asyncio.ensure_future(start_and_run())
+            await progress.begin(f"{doing} {lines}", on_cancel=generation)
             try:
                 result = await generation
             except asyncio.CancelledError:
@@ -123,21 +158,29 @@ async def run_edit_command(
                 if progress.cancelled_by_user and not _cancelling():
                     return {"applied": False, "reason": "cancelled"}
                 raise
+        if action.output != "edit":
+            from llamafile_ls.features.outputs import deliver
+
+            delivered = await deliver(server, action, request, result.new_code)
+            outcome = "done" if delivered.get("applied") or delivered.get("uri") else "failed"
+            return delivered
         if not result.changed:
             outcome = "unchanged"
+            server.show("the model left the code unchanged", types.MessageType.Info)
             return {"applied": False, "reason": "the model left the code unchanged"}
         from llamafile_ls import textedit
 
         selection = textedit.select_lines(snapshot, request.start_line, request.end_line)
+        label = arguments.instruction if action.name == "edit" else f"/{action.name}"
         applied, reason = await apply_edits(
-            server, arguments.uri, snapshot, version, selection, result.edits, arguments.instruction, arguments.preview
+            server, arguments.uri, snapshot, version, selection, result.edits, label, arguments.preview
         )
         outcome = "applied" if applied else "not applied"
         if not applied:
             server.show(reason, types.MessageType.Warning)
             return {"applied": False, "reason": reason}
         server.log(
-            f"{model.title}: edited {lines} of {arguments.uri} ({result.answer_chunks} tokens, {result.seconds:.2f} s)"
+            f"{model.title}: {doing} {lines} of {arguments.uri} ({result.answer_chunks} tokens, {result.seconds:.2f} s)"
         )
         return {"applied": True}
     except LlamafileLsError as error:
@@ -176,12 +219,15 @@ async def apply_edits(
         moved = textedit.rebase_edits(snapshot, current, selection, edits)
         if moved is None:
             return False, "the selected lines changed while the model was answering; nothing was applied"
-        response = await server.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(
-                edit=_workspace_edit(server, document, moved, f"llamafile: {label}", preview),
-                label=f"llamafile: {label}",
+        try:
+            response = await server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(
+                    edit=_workspace_edit(server, document, moved, f"llamafile: {label}", preview),
+                    label=f"llamafile: {label}",
+                )
             )
-        )
+        except JsonRpcException as error:  # the editor answered applyEdit with an error
+            return False, f"the editor failed to apply the edit: {error}"
         if response.applied:
             return True, ""
         if server.workspace.get_text_document(uri).version == current_version:
