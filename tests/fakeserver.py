@@ -96,40 +96,46 @@ class FakeModelServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = request_line.split(" ", 2)
-            headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
-            raw = await reader.readexactly(int(headers.get("content-length", "0")))
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except ValueError:
-                body = raw.decode("utf-8", "replace")
-            request = Request(method, path, headers, body)
-            self.requests.append(request)
-            handler = self.routes.get(path)
-            reply = handler(request) if handler else Reply(404, "text/plain", [b"File Not Found"])
-            await self._send(reply, reader, writer)
+            while True:  # keep-alive, like a real server, until a slow reply (see _send)
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, *header_lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = request_line.split(" ", 2)
+                headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
+                raw = await reader.readexactly(int(headers.get("content-length", "0")))
+                try:
+                    body: Any = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                request = Request(method, path, headers, body)
+                self.requests.append(request)
+                handler = self.routes.get(path)
+                reply = handler(request) if handler else Reply(404, "text/plain", [b"File Not Found"])
+                if not await self._send(reply, reader, writer):
+                    return
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         finally:
             writer.close()
 
     async def _send(self, reply: Reply, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        """Send a chunked reply; False when the connection was closed on purpose or by the client."""
+        """Send a chunked reply; False when the connection is to be closed.
+
+        A slow reply (``delay``) is the last on its connection: while it is sent, a read that
+        ends can then only mean the client hung up, which is recorded in ``disconnects``.
+        """
+        slow = reply.delay > 0
         writer.write(
             f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-            # One request a connection: then a read that ends can only mean a hang-up.
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode()
+            f"Transfer-Encoding: chunked\r\n{'Connection: close' if slow else 'Connection: keep-alive'}\r\n\r\n".encode()
         )
-        hangup = asyncio.ensure_future(reader.read(1))
+        hangup = asyncio.ensure_future(reader.read(1)) if slow else None
         try:
             for piece in reply.pieces:
-                if reply.delay:
+                if hangup is not None:
                     await asyncio.wait({hangup}, timeout=reply.delay)
-                if hangup.done():
-                    self.disconnects.append(time.monotonic())
-                    return False
+                    if hangup.done():
+                        self.disconnects.append(time.monotonic())
+                        return False
                 if piece is None:
                     return False
                 writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
@@ -140,5 +146,6 @@ class FakeModelServer:
             self.disconnects.append(time.monotonic())
             return False
         finally:
-            hangup.cancel()
-        return True
+            if hangup is not None:
+                hangup.cancel()
+        return not slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from itertools import accumulate
 
 import attrs
 
@@ -61,39 +62,55 @@ async def fit_prompt(
     def fitted(prompt: str, tokens: int, above: int, below: int) -> FittedPrompt:
         return FittedPrompt(prompt, tokens, above, below, counted)
 
-    full = render("".join(prefix_lines), "".join(suffix_lines))
-    full_tokens = await tokens_of(full)
-    if full_tokens <= limit:
-        return fitted(full, full_tokens, len(prefix_lines), len(suffix_lines))
-
     bare = render("", "")
-    bare_tokens = await tokens_of(bare)
-    if bare_tokens > limit:
-        raise ContextTooSmall(
-            f"the selection does not fit the model's context: its prompt needs {bare_tokens} tokens "
-            f"plus {max_tokens} for the answer (max_tokens), but context_length is {context_length}; "
-            "select fewer lines, or raise context_length (and the server's --ctx-size)"
-        )
-
-    # Tokens per character of the surrounding text, measured once, guides the line picking.
     around = sum(map(len, prefix_lines)) + sum(map(len, suffix_lines))
-    ratio = max(full_tokens - bare_tokens, 1) / max(around, 1)
-    room = limit - bare_tokens
-    best = fitted(bare, bare_tokens, 0, 0)
+    # The whole file, when a rough estimate says it may fit: one round trip. Otherwise only
+    # lines near the selection are ever rendered or counted, so the work follows the
+    # context window, not the file.
+    if estimate_tokens(bare) + around // 3 <= limit:
+        full = render("".join(prefix_lines), "".join(suffix_lines))
+        full_tokens = await tokens_of(full)
+        if full_tokens <= limit:
+            return fitted(full, full_tokens, len(prefix_lines), len(suffix_lines))
+
+    bare_tokens: int | None = None  # counted only when needed: each count is a round trip
+
+    async def count_bare() -> int:
+        nonlocal bare_tokens
+        if bare_tokens is None:
+            bare_tokens = await tokens_of(bare)
+            if bare_tokens > limit:
+                raise ContextTooSmall(
+                    f"the selection does not fit the model's context: its prompt needs {bare_tokens} tokens "
+                    f"plus {max_tokens} for the answer (max_tokens), but context_length is {context_length}; "
+                    "select fewer lines, or raise context_length (and the server's --ctx-size)"
+                )
+        return bare_tokens
+
+    base = estimate_tokens(bare)  # the bare prompt's tokens: estimated (high) until counted
+    if base >= limit:
+        base = await count_bare()
+    ratio = 1 / 3  # tokens per character to start with; measured after each count
+    room = limit - base
+    best: FittedPrompt | None = None
     for _ in range(_MAX_ROUNDS):
         above, below = _nearest_lines(prefix_lines, suffix_lines, room / ratio)
-        if above + below <= best.prefix_lines + best.suffix_lines:
+        if above + below == 0 or (best and above + below <= best.prefix_lines + best.suffix_lines):
             break
         prompt = render("".join(prefix_lines[len(prefix_lines) - above :]), "".join(suffix_lines[:below]))
         tokens = await tokens_of(prompt)
         if tokens <= limit:
             best = fitted(prompt, tokens, above, below)
-            if limit - tokens < max(room // 20, 16):  # within 5%: good enough
+            # Good enough: most of the room used (another count costs a round trip, and more
+            # context costs the model far more time to read), or nothing left to add.
+            if tokens - base >= room * 0.7 or (above, below) == (len(prefix_lines), len(suffix_lines)):
                 break
-            ratio = max(tokens - bare_tokens, 1) / max(_chars(prefix_lines, suffix_lines, above, below), 1)
-            room = limit - bare_tokens
         else:
-            room = int(room * (limit - bare_tokens) / max(tokens - bare_tokens, 1) * 0.95)
+            base = await count_bare()
+        ratio = max(tokens - base, 1) / max(_chars(prefix_lines, suffix_lines, above, below), 1)
+        room = int((limit - base) * (0.97 if tokens > limit else 1.0))
+    if best is None:
+        best = fitted(bare, await count_bare(), 0, 0)
     return best
 
 
@@ -102,19 +119,28 @@ def _chars(prefix: Sequence[str], suffix: Sequence[str], above: int, below: int)
 
 
 def _nearest_lines(prefix: Sequence[str], suffix: Sequence[str], budget_chars: float) -> tuple[int, int]:
-    """How many lines above and below fit ``budget_chars``, taking the nearest first, in turn."""
-    above = below = 0
-    used = 0
-    while above < len(prefix) or below < len(suffix):
-        progressed = False
-        if above < len(prefix) and used + len(prefix[-1 - above]) <= budget_chars:
-            used += len(prefix[-1 - above])
-            above += 1
-            progressed = True
-        if below < len(suffix) and used + len(suffix[below]) <= budget_chars:
-            used += len(suffix[below])
-            below += 1
-            progressed = True
-        if not progressed:
+    """How many lines above and below fit ``budget_chars``, nearest first, alternating
+    (above first); when one side runs out, the other goes on."""
+    window = 256  # lines a side, doubled until the budget runs out inside it: work ~ lines kept
+    while True:
+        above_sums = [0, *accumulate(map(len, reversed(prefix[-window:])))]
+        below_sums = [0, *accumulate(map(len, suffix[:window]))]
+        whole = window >= len(prefix) and window >= len(suffix)
+        if whole or above_sums[-1] + below_sums[-1] > budget_chars:
             break
+        window *= 2
+
+    def total(rounds: int) -> int:
+        return above_sums[min(rounds, len(above_sums) - 1)] + below_sums[min(rounds, len(below_sums) - 1)]
+
+    low, high = 0, max(len(above_sums), len(below_sums)) - 1
+    while low < high:  # the most rounds of one line above and one below that fit
+        middle = (low + high + 1) // 2
+        if total(middle) <= budget_chars:
+            low = middle
+        else:
+            high = middle - 1
+    above, below = min(low, len(above_sums) - 1), min(low, len(below_sums) - 1)
+    if above + 1 < len(above_sums) and above_sums[above + 1] + below_sums[below] <= budget_chars:
+        above += 1  # the next round starts above
     return above, below

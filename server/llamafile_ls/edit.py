@@ -83,6 +83,7 @@ class EditResult:
     prompt_tokens: int
     answer_chunks: int
     seconds: float
+    selection: textedit.Selection | None = None  # what the edits are for
 
     @property
     def changed(self) -> bool:
@@ -115,7 +116,7 @@ def edit_variables(request: EditRequest, model: ModelConfig, code: str, prefix: 
     """Every variable a template may use, under its seed-era and its camelCase name."""
     system = model.system_message or prompts.DEFAULT_SYSTEM_MESSAGE
     code, prefix = _without_final_eol(code), _without_final_eol(prefix)
-    code, prefix, suffix = (textedit.normalize_eol(text) for text in (code, prefix, suffix))
+    code, prefix, suffix = (textedit.normalize_eol(text) if "\r" in text else text for text in (code, prefix, suffix))
     values = {
         "code_to_edit": code, "user_input": request.instruction or request.input, "file_prefix": prefix,
         "file_suffix": suffix, "system_message": system, "language": request.language,
@@ -146,8 +147,8 @@ async def prepare_prompt(
 
     fitted = await budget.fit_prompt(
         render,
-        textedit.split_lines(selection.prefix),
-        textedit.split_lines(selection.suffix),
+        selection.prefix_lines,
+        selection.suffix_lines,
         context_length=model.context_length,
         max_tokens=model.completion_options.max_tokens,
         count=source.count_tokens,
@@ -222,4 +223,5 @@ async def run_edit(
         prompt_tokens=prepared.fitted.tokens,
         answer_chunks=received,
         seconds=time.perf_counter() - started,
+        selection=selection,
     )

@@ -7,6 +7,7 @@ generating; so callers iterate it inside ``contextlib.aclosing`` or a cancellabl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 from collections.abc import AsyncGenerator, Iterable
@@ -84,7 +85,8 @@ class LlamafileProvider:
         parser = CompletionStreamParser()
         received = 0
         try:
-            async with self._client.stream("POST", f"{self.base_url}/completion", json=body) as response:
+            request = self._client.build_request("POST", f"{self.base_url}/completion", json=body)
+            async with contextlib.aclosing(await self._send(request, stream=True)) as response:
                 if response.status_code >= 400:
                     await self._raise_for_status(response, "/completion")
                 async for line in response.aiter_lines():
@@ -120,7 +122,8 @@ class LlamafileProvider:
         if self._tokenize_supported is False:
             return None
         try:
-            response = await self._client.post(f"{self.base_url}/tokenize", json={"content": text})
+            request = self._client.build_request("POST", f"{self.base_url}/tokenize", json={"content": text})
+            response = await self._send(request)
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.base_url} did not answer /tokenize in time") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
@@ -143,7 +146,7 @@ class LlamafileProvider:
     async def get_json(self, path: str, timeout: float | None = 10.0) -> tuple[int, Any]:
         """GET a small JSON (or text) document, e.g. ``/health`` or ``/props``; for probing."""
         try:
-            response = await self._client.get(f"{self.base_url}{path}", timeout=timeout)
+            response = await self._send(self._client.build_request("GET", f"{self.base_url}{path}", timeout=timeout))
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.base_url} did not answer {path} in time") from None
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
@@ -152,6 +155,14 @@ class LlamafileProvider:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
+
+    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """Send, once more on a fresh connection if a kept-alive one turns out dead (the
+        server restarted): nothing was answered on it, so nothing is done twice."""
+        try:
+            return await self._client.send(request, stream=stream)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return await self._client.send(request, stream=stream)
 
     def _unreachable(self, error: Exception) -> ServerUnreachable:
         if isinstance(error, httpx.UnsupportedProtocol):
@@ -222,10 +233,12 @@ def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None)
     headers = dict(options.headers)
     if model.api_key:
         headers["Authorization"] = f"Bearer {model.api_key}"
-    verify: ssl.SSLContext | bool = options.verify_ssl
-    if options.verify_ssl and options.ca_bundle_path:
+    address = urlsplit(model.api_base)
+    # Plain http needs no certificates: loading the default bundle costs ~70 ms for nothing.
+    verify: ssl.SSLContext | bool = options.verify_ssl and address.scheme != "http"
+    if verify and options.ca_bundle_path:
         verify = ssl.create_default_context(cafile=options.ca_bundle_path)
-    host = urlsplit(model.api_base).hostname or ""
+    host = address.hostname or ""
     return httpx.AsyncClient(
         headers=headers,
         verify=verify,

@@ -3,6 +3,8 @@ diagnostics on the file, and one clear message when it is broken."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +113,8 @@ def register(server: LlamafileLanguageServer) -> None:
                 types.MessageType.Warning,
             )
         await _watch_config_file(ls)
+        # Load the HTTP stack now, off the event loop, so the first edit does not wait for it.
+        await asyncio.to_thread(importlib.import_module, "llamafile_ls.llamafile")
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def on_watched_files(ls: LlamafileLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:

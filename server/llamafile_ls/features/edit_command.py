@@ -168,9 +168,8 @@ async def run_action(
             outcome = "unchanged"
             server.show("the model left the code unchanged", types.MessageType.Info)
             return {"applied": False, "reason": "the model left the code unchanged"}
-        from llamafile_ls import textedit
-
-        selection = textedit.select_lines(snapshot, request.start_line, request.end_line)
+        selection = result.selection
+        assert selection is not None
         label = arguments.instruction if action.name == "edit" else f"/{action.name}"
         applied, reason = await apply_edits(
             server, arguments.uri, snapshot, version, selection, result.edits, label, arguments.preview
@@ -248,10 +247,11 @@ def _workspace_edit(
     label: str,
     preview: bool,
 ) -> types.WorkspaceEdit:
-    lines = document.lines
-
     def position(pos: textedit.Position) -> types.Position:
-        if pos.character == 0 or pos.line >= len(lines):
+        if pos.character == 0:  # the usual case: whole lines, the same in every encoding
+            return types.Position(pos.line, 0)
+        lines = document.lines  # splits the document: only for the end of a file without newline
+        if pos.line >= len(lines):
             return types.Position(pos.line, pos.character)
         units = document.position_codec.client_num_units(lines[pos.line][: pos.character])
         return types.Position(pos.line, units)
