@@ -25,9 +25,16 @@ PREFIX = [f"above {i} w w w\n" for i in range(200)]  # 5 words a line
 SUFFIX = [f"below {i} w w w\n" for i in range(200)]
 
 
-async def test_a_prompt_that_fits_is_sent_whole_after_one_count() -> None:
+async def test_a_prompt_far_below_the_limit_is_sent_whole_without_a_count() -> None:
     counter = WordCounter()
-    fitted = await budget.fit_prompt(render, PREFIX[:3], SUFFIX[:3], context_length=100, max_tokens=10, count=counter)
+    fitted = await budget.fit_prompt(render, PREFIX[:3], SUFFIX[:3], context_length=400, max_tokens=10, count=counter)
+    assert fitted.prompt == render("".join(PREFIX[:3]), "".join(SUFFIX[:3]))
+    assert (fitted.prefix_lines, fitted.suffix_lines, fitted.counted, counter.calls) == (3, 3, False, 0)
+
+
+async def test_a_prompt_near_the_limit_is_counted_once_and_sent_whole() -> None:
+    counter = WordCounter()
+    fitted = await budget.fit_prompt(render, PREFIX[:3], SUFFIX[:3], context_length=70, max_tokens=10, count=counter)
     assert fitted.prompt == render("".join(PREFIX[:3]), "".join(SUFFIX[:3]))
     assert (fitted.prefix_lines, fitted.suffix_lines, fitted.counted, counter.calls) == (3, 3, True, 1)
 

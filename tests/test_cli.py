@@ -143,7 +143,8 @@ def test_a_selection_too_big_for_the_context(
         "/tokenize",
         lambda r: Reply(content_type="application/json", pieces=[json.dumps({"tokens": [0] * 5000}).encode()]),
     )
-    result = run_failing(tmp_path, write_config(model_entry(fake_server.url)))
+    config = write_config(model_entry(fake_server.url, contextLength=200, completionOptions={"maxTokens": 50}))
+    result = run_failing(tmp_path, config)
     assert "the selection does not fit the model's context" in last_line(result)
     assert not [r for r in fake_server.requests if r.path == "/completion"]
 

@@ -69,6 +69,11 @@ async def fit_prompt(
     # context window, not the file.
     if estimate_tokens(bare) + around // 3 <= limit:
         full = render("".join(prefix_lines), "".join(suffix_lines))
+        guess = estimate_tokens(full)
+        if guess * 2 <= limit:
+            # Far below the limit: even a tokenizer twice as dense as the estimate fits it,
+            # so the count (a round trip) would change nothing.
+            return FittedPrompt(full, guess, len(prefix_lines), len(suffix_lines), counted=False)
         full_tokens = await tokens_of(full)
         if full_tokens <= limit:
             return fitted(full, full_tokens, len(prefix_lines), len(suffix_lines))
