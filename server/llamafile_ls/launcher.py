@@ -128,8 +128,13 @@ class Launcher:
                 )
             mine = self.launched.get(key)
             if mine is not None and mine.process.poll() is None:
-                await self._wait_ready(mine, model, provider, say)  # still loading what we started
-                return None
+                try:
+                    await self._wait_ready(mine, model, provider, say)  # still loading what we started
+                    return None
+                except LaunchFailed:
+                    if mine.process.poll() is None:
+                        raise
+                    # It died meanwhile (killed, crashed after it had been serving): start anew.
             if state == "loading":
                 say("waiting for the model server to finish loading")
                 await self._wait_ready(None, model, provider, say)
