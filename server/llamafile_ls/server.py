@@ -84,6 +84,9 @@ def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
 
 def serve(config_path: str | None = None, *, tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> None:
     logging.basicConfig(level=logging.WARNING, format="llamafile-ls: %(levelname)s %(name)s: %(message)s")
+    # A client cancels requests that already finished all the time (VS Code's code actions):
+    # pygls warns about each; that is noise, not news.
+    logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.ERROR)
     server = build_server(config_path)
     if tcp:
         server.start_tcp(host, port)

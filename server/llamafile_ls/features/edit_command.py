@@ -171,6 +171,8 @@ async def run_action(
         selection = result.selection
         assert selection is not None
         label = arguments.instruction if action.name == "edit" else f"/{action.name}"
+        if arguments.preview:
+            progress.report("waiting for your review in the preview", force=True)
         applied, reason = await apply_edits(
             server, arguments.uri, snapshot, version, selection, result.edits, label, arguments.preview
         )
