@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import attrs
 
-from llamafile_ls.config import Config
+from llamafile_ls.config import Config, CustomCommand
 from llamafile_ls.edit import BUILTIN_ACTIONS, Action
 from llamafile_ls.errors import LlamafileLsError
 
@@ -24,11 +24,12 @@ def offered_actions(config: Config) -> list[Action]:
             else BUILTIN_ACTIONS[command.name]
             for command in config.slash_commands
         ]
-    custom = [
-        Action(command.name, "edit" if command.output == "edit" else "document", command.prompt, command.description)
-        for command in config.custom_commands
-    ]
+    custom = [_action_of(command) for command in config.custom_commands]
     return [*slash, *custom]
+
+
+def _action_of(command: CustomCommand) -> Action:
+    return Action(command.name, "edit" if command.output == "edit" else "document", command.prompt, command.description)
 
 
 def find_action(config: Config, name: str) -> Action:
@@ -36,8 +37,7 @@ def find_action(config: Config, name: str) -> Action:
     bare = name.strip().lstrip("/")
     for command in config.custom_commands:
         if command.name == bare:
-            return Action(command.name, "edit" if command.output == "edit" else "document", command.prompt,
-                          command.description)  # fmt: skip
+            return _action_of(command)
     if bare in BUILTIN_ACTIONS and bare != "edit":
         return BUILTIN_ACTIONS[bare]
     known = sorted({*(n for n in BUILTIN_ACTIONS if n != "edit"), *(c.name for c in config.custom_commands)})

@@ -109,8 +109,6 @@ class LlamafileProvider:
                 f"the model server at {self.base_url} did not answer within "
                 f"{self.model.request_options.timeout:g} s (request_options.timeout)"
             ) from None
-        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
-            raise self._unreachable(error) from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
             raise StreamBroken(
                 f"the model server at {self.base_url} broke the connection mid-answer "
@@ -126,8 +124,6 @@ class LlamafileProvider:
             response = await self._send(request)
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.base_url} did not answer /tokenize in time") from None
-        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
-            raise self._unreachable(error) from None
         except httpx.TransportError:
             return None  # counting is an optimisation; the estimate will do
         if response.status_code in (404, 405, 501):
@@ -149,8 +145,6 @@ class LlamafileProvider:
             response = await self._send(self._client.build_request("GET", f"{self.base_url}{path}", timeout=timeout))
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.base_url} did not answer {path} in time") from None
-        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
-            raise self._unreachable(error) from None
         try:
             return response.status_code, response.json()
         except ValueError:
@@ -158,11 +152,15 @@ class LlamafileProvider:
 
     async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """Send, once more on a fresh connection if a kept-alive one turns out dead (the
-        server restarted): nothing was answered on it, so nothing is done twice."""
+        server restarted): nothing was answered on it, so nothing is done twice. A server
+        that cannot be reached at all becomes :class:`ServerUnreachable` here, for every call."""
         try:
-            return await self._client.send(request, stream=stream)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-            return await self._client.send(request, stream=stream)
+            try:
+                return await self._client.send(request, stream=stream)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                return await self._client.send(request, stream=stream)
+        except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
+            raise self._unreachable(error) from None
 
     def _unreachable(self, error: Exception) -> ServerUnreachable:
         if isinstance(error, httpx.UnsupportedProtocol):

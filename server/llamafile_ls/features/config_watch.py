@@ -32,14 +32,12 @@ def report(server: LlamafileLanguageServer, state: ConfigState) -> None:
     """Publish the file's diagnostics; show a broken config once; remember secrets."""
     server.secrets = frozenset(m.api_key for m in state.config.models if m.api_key)
     path = server.configs.path
-    diagnostics = [
-        _diagnostic(p.message, p.line, p.column, types.DiagnosticSeverity.Warning) for p in state.config.warnings
-    ]
+    diagnostics = _warnings(state.config)
     if state.config.source is None or Path(state.config.source) != path:
         diagnostics = []  # the warnings belong to another file (or to no file)
     error = state.error
     if error is not None:
-        diagnostics = [_diagnostic(error.reason, error.line, error.column, types.DiagnosticSeverity.Error)]
+        diagnostics = [_error(error)]
         if server.shown_config_error != str(error):
             server.shown_config_error = str(error)
             kept = "the last good config" if state.config.source else "the built-in default model"
@@ -52,6 +50,14 @@ def report(server: LlamafileLanguageServer, state: ConfigState) -> None:
         server.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=path.as_uri(), diagnostics=diagnostics)
         )
+
+
+def _warnings(config: Config) -> list[types.Diagnostic]:
+    return [_diagnostic(p.message, p.line, p.column, types.DiagnosticSeverity.Warning) for p in config.warnings]
+
+
+def _error(error: ConfigError) -> types.Diagnostic:
+    return _diagnostic(error.reason, error.line, error.column, types.DiagnosticSeverity.Error)
 
 
 def _diagnostic(
@@ -81,11 +87,9 @@ def _validate_buffer(server: LlamafileLanguageServer, uri: str) -> None:
     text = server.workspace.get_text_document(uri).source
     try:
         config = parse_config(text, str(server.configs.path))
-        diagnostics = [
-            _diagnostic(p.message, p.line, p.column, types.DiagnosticSeverity.Warning) for p in config.warnings
-        ]
+        diagnostics = _warnings(config)
     except ConfigError as error:
-        diagnostics = [_diagnostic(error.reason, error.line, error.column, types.DiagnosticSeverity.Error)]
+        diagnostics = [_error(error)]
     server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
 
 
