@@ -45,10 +45,13 @@ def utf16_to_index(line: str, units: int) -> int:
 
 
 def offset_of(text: str, position: types.Position) -> int:
-    lines = text.splitlines(keepends=True)
+    import re  # LSP breaks lines at \n, \r\n and \r only; str.splitlines breaks at \f, U+2028 and more
+
+    lines = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+", text)
     if position.line >= len(lines):
         return len(text)
-    return sum(map(len, lines[: position.line])) + utf16_to_index(lines[position.line], position.character)
+    content = lines[position.line].rstrip("\r\n")  # a character past the line's end means its end
+    return sum(map(len, lines[: position.line])) + utf16_to_index(content, position.character)
 
 
 def _read_code_actions_as_the_spec_says(client: LanguageClient) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from llamafile_ls import __version__
 from llamafile_ls.config_store import ConfigState, ConfigStore
+from llamafile_ls.document import DocumentsProtocol
 from llamafile_ls.launcher import Launcher
 from llamafile_ls.provider_pool import ProviderPool
 
@@ -27,7 +27,7 @@ work_done_token: contextvars.ContextVar[types.ProgressToken | None] = contextvar
 )
 
 
-class LlamafileProtocol(LanguageServerProtocol):
+class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as LSP says
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
     async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:  # type: ignore[override]
         """Run a command as the request's own task.

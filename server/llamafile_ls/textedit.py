@@ -25,7 +25,21 @@ def split_lines(text: str) -> list[str]:
     """Lines with their endings; ``"a\\nb\\n"`` → ``["a\\n", "b\\n"]``."""
     if not any(char in text for char in _NOT_LSP_BREAKS):  # `in` scans far faster than a regex
         return text.splitlines(keepends=True)  # the same lines, several times faster
-    return _LINE.findall(text)
+    # One kind of line ending (the usual case): str.split is three times faster than a regex.
+    if "\r" not in text:
+        eol = "\n"
+    elif "\n" not in text:
+        eol = "\r"
+    elif text.count("\r") == text.count("\n") == text.count("\r\n"):
+        eol = "\r\n"
+    else:
+        return _LINE.findall(text)
+    parts = text.split(eol)
+    last = parts.pop()
+    lines = [part + eol for part in parts]
+    if last:
+        lines.append(last)
+    return lines
 
 
 def normalize_eol(text: str) -> str:
