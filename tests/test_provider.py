@@ -124,7 +124,7 @@ async def test_a_connection_broken_mid_answer() -> None:
             raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
 
     provider = provider_for(lambda _r: httpx.Response(200, stream=Breaking()))
-    with pytest.raises(StreamBroken, match=r"broke the connection mid-answer \(after 1 chunks\)"):
+    with pytest.raises(StreamBroken, match=r"broke the connection mid-answer \(after 1 token\)"):
         await collect(provider)
 
 

@@ -7,7 +7,12 @@ it uses.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from llamafile_ls import __version__
@@ -66,6 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config_path: str | None = getattr(args, "config", None)
+    # Everything said on stderr (and on stdout by `check`) passes the redactor. The diff that
+    # `edit` prints on stdout is the user's own file, kept byte for byte.
+    streams = (sys.stdout, sys.stderr)
+    sys.stderr = RedactingStream(sys.stderr)
+    if args.command == "check":
+        sys.stdout = RedactingStream(sys.stdout)
+    try:
+        return _run(args, config_path)
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        return crashed(error)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(ValueError, OSError):  # the editor may have closed the pipe
+                stream.flush()
+        sys.stdout, sys.stderr = streams
+
+
+def _run(args: argparse.Namespace, config_path: str | None) -> int:
     if args.command == "edit":
         from llamafile_ls.cli_edit import run_edit_command
 
@@ -78,6 +101,65 @@ def main(argv: list[str] | None = None) -> int:
 
     serve(config_path=config_path, tcp=args.tcp, host=args.host, port=args.port)
     return 0
+
+
+def crashed(error: BaseException) -> int:
+    """An error nobody foresaw: one line for the user, the traceback (redacted) in a log."""
+    import traceback
+
+    from llamafile_ls.redaction import redact
+
+    details = redact("".join(traceback.format_exception(error)))
+    where = ""
+    try:
+        log = crash_log_path()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as out:
+            out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} llamafile-ls {__version__}\n{details}\n")
+        where = f"; details in {log}"
+    except OSError:
+        pass
+    summary = " ".join(str(error).split())
+    summary = summary if len(summary) <= 200 else summary[:197] + "..."
+    return fail(f"unexpected internal error ({type(error).__name__}: {summary}){where}; please report it")
+
+
+def crash_log_path() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "llamafile-ls" / "crash.log"
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that masks secrets before they reach the real one, a line at a time
+    (a secret is never split across writes of one line)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in text or "\r" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        from llamafile_ls.redaction import redact
+
+        if self._pending:
+            pending, self._pending = self._pending, ""
+            self._stream.write(redact(pending))
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")
 
 
 def fail(message: str, stream: TextIO | None = None) -> int:

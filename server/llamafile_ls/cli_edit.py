@@ -68,7 +68,7 @@ class Progress:
     def status(self, message: str) -> None:
         print(f"llamafile-ls: {self.title}: {message}", file=sys.stderr, flush=True)
 
-    def update(self, chunks: int, _answer: str) -> None:
+    def update(self, chunks: int) -> None:
         now = time.monotonic()
         if self.tty:
             print(f"\rllamafile-ls: {self.title}: {chunks} tokens", end="", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import EditRejected, StreamBroken
 from llamafile_ls.sse import Chunk
 
-ProgressCallback = Callable[[int, str], None]  # (chunks received so far, answer so far)
+ProgressCallback = Callable[[int], None]  # called with the number of chunks received so far
 
 
 class CompletionSource(Protocol):
@@ -173,7 +173,7 @@ async def collect_answer(
                 parts.append(chunk.content)
                 received += 1
                 if on_progress is not None:
-                    on_progress(received, "".join(parts))
+                    on_progress(received)  # never the answer so far: re-joining it per chunk is quadratic
     if last is None or not last.stop:
         raise StreamBroken("the model server ended the answer without finishing it")
     if last.prompt_truncated:

@@ -7,11 +7,13 @@ generating; so callers iterate it inside ``contextlib.aclosing`` or a cancellabl
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import re
 import ssl
-from collections.abc import AsyncGenerator, Iterable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -20,12 +22,20 @@ from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import (
     AuthenticationFailed,
     ModelServerError,
+    ProviderError,
     RequestTimedOut,
     ServerUnreachable,
     StreamBroken,
 )
 from llamafile_ls.prompts import unique
-from llamafile_ls.sse import Chunk, CompletionStreamParser, error_from_payload, error_message
+from llamafile_ls.redaction import SECRETS, model_secrets, public_url
+from llamafile_ls.sse import Chunk, CompletionStreamParser, LineReader, error_from_payload, error_message
+
+_T = TypeVar("_T")
+# A server that streams past max_tokens is cut off here: chunks are about one token each,
+# and no real token is longer than this many characters on average.
+_TOKEN_SLACK = 8
+_CHARS_PER_TOKEN = 64
 
 _SAMPLING = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
@@ -55,7 +65,10 @@ def completion_body(model: ModelConfig, prompt: str, stop: Iterable[str] = ()) -
 
 
 def start_hint(model: ModelConfig) -> str:
-    port = urlsplit(model.api_base).port or 8080
+    try:
+        port = urlsplit(model.api_base).port or 8080
+    except ValueError:
+        port = 8080
     return (
         f"start it with `./your-model.llamafile --server --nobrowser --port {port}` "
         f"(or `llama-server -m model.gguf --port {port}`), "
@@ -69,8 +82,12 @@ class LlamafileProvider:
     def __init__(self, model: ModelConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.model = model
         self.base_url = model.api_base.rstrip("/")
+        self.shown_url = public_url(self.base_url)  # what messages say: no credentials in it
         self._tokenize_supported: bool | None = None
-        self._client = _make_client(model, transport)
+        # Every credential that can leave this process leaves it through here: remembered
+        # first, so no message, log or error can show it afterwards.
+        SECRETS.add(*model_secrets(model))
+        self._client = self._mapped(lambda: _make_client(model, transport))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -80,50 +97,96 @@ class LlamafileProvider:
 
         Raises a :class:`~llamafile_ls.errors.ProviderError` subclass with a message a user
         can act on. Leaving the iteration early closes the connection.
+
+        ``request_options.timeout`` bounds the wait for the first piece of the answer and
+        any stall after it (keep-alive pings do not count as progress); a server that
+        streams past ``max_tokens`` is cut off here, as if it had stopped at the limit.
         """
         body = completion_body(self.model, prompt, stop)
         parser = CompletionStreamParser()
+        reader = LineReader()
+        timeout = self.model.request_options.timeout
+        max_tokens = self.model.completion_options.max_tokens
         received = 0
+        characters = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            request = self._client.build_request("POST", f"{self.base_url}/completion", json=body)
-            async with contextlib.aclosing(await self._send(request, stream=True)) as response:
+            request = self._mapped(lambda: self._client.build_request("POST", f"{self.base_url}/completion", json=body))
+            # No retry: a POST the server may have started on must not run twice.
+            async with contextlib.aclosing(await self._send(request, stream=True, retry=False)) as response:
                 if response.status_code >= 400:
                     await self._raise_for_status(response, "/completion")
-                async for line in response.aiter_lines():
-                    chunk = parser.feed(line)
-                    if chunk is not None:
-                        received += 1
+                pieces = response.aiter_bytes()
+                while True:  # pieces is closed with the response
+                    try:
+                        data = await asyncio.wait_for(pieces.__anext__(), max(deadline - loop.time(), 0.0))
+                    except StopAsyncIteration:
+                        break
+                    except (asyncio.TimeoutError, httpx.TimeoutException):
+                        raise self._stalled(received) from None
+                    for line in reader.feed(data):
+                        chunk = parser.feed(line)
+                        if chunk is None:
+                            if loop.time() > deadline:
+                                raise self._stalled(received)
+                            continue
+                        if chunk.content:
+                            received += 1
+                            characters += len(chunk.content)
+                            deadline = loop.time() + timeout
                         yield chunk
-                    if parser.finished:
-                        return
-                last = parser.close()
-                if last is not None:
-                    yield last
+                        if parser.finished:
+                            return
+                        if received > max_tokens + _TOKEN_SLACK or characters > _CHARS_PER_TOKEN * max_tokens + 4096:
+                            yield Chunk("", stop=True, stop_type="limit")  # the server ignored n_predict
+                            return
+                for line in [*reader.close(), ""]:
+                    last = parser.feed(line)
+                    if last is not None:
+                        yield last
                 if not parser.finished:
                     raise StreamBroken(
-                        f"the model server at {self.base_url} ended the answer without finishing it "
-                        f"(after {received} chunks)"
+                        f"the model server at {self.shown_url} ended the answer without finishing it "
+                        f"(after {_tokens(received)})"
                     )
         except httpx.TimeoutException:
-            raise RequestTimedOut(
-                f"the model server at {self.base_url} did not answer within "
-                f"{self.model.request_options.timeout:g} s (request_options.timeout)"
-            ) from None
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
-            raise StreamBroken(
-                f"the model server at {self.base_url} broke the connection mid-answer "
-                f"(after {received} chunks): {error or type(error).__name__}"
-            ) from None
+            raise self._stalled(received) from None
+        except httpx.RemoteProtocolError as error:
+            if received == 0 and "without sending" in str(error):
+                raise StreamBroken(
+                    f"the model server at {self.shown_url} closed the connection without answering; "
+                    "it may have crashed or restarted (see its log)"
+                ) from None
+            raise self._broken(received, error) from None
+        except (httpx.ReadError, httpx.WriteError, httpx.DecodingError) as error:
+            raise self._broken(received, error) from None
+
+    def _stalled(self, received: int) -> RequestTimedOut:
+        timeout = f"{self.model.request_options.timeout:g} s (request_options.timeout)"
+        if received == 0:
+            return RequestTimedOut(f"the model server at {self.shown_url} sent no answer within {timeout}")
+        return RequestTimedOut(
+            f"the model server at {self.shown_url} stopped sending the answer for {timeout} (after {_tokens(received)})"
+        )
+
+    def _broken(self, received: int, error: Exception) -> StreamBroken:
+        return StreamBroken(
+            f"the model server at {self.shown_url} broke the connection mid-answer "
+            f"(after {_tokens(received)}): {error or type(error).__name__}"
+        )
 
     async def count_tokens(self, text: str) -> int | None:
         """Tokens in ``text`` by the server's own tokenizer; None if it has no ``/tokenize``."""
         if self._tokenize_supported is False:
             return None
         try:
-            request = self._client.build_request("POST", f"{self.base_url}/tokenize", json={"content": text})
+            request = self._mapped(
+                lambda: self._client.build_request("POST", f"{self.base_url}/tokenize", json={"content": text})
+            )
             response = await self._send(request)
         except httpx.TimeoutException:
-            raise RequestTimedOut(f"the model server at {self.base_url} did not answer /tokenize in time") from None
+            raise RequestTimedOut(f"the model server at {self.shown_url} did not answer /tokenize in time") from None
         except httpx.TransportError:
             return None  # counting is an optimisation; the estimate will do
         if response.status_code in (404, 405, 501):
@@ -133,87 +196,164 @@ class LlamafileProvider:
             await self._raise_for_status(response, "/tokenize")
         try:
             tokens = response.json()["tokens"]
+            count = len(tokens) if isinstance(tokens, list) else None
         except (ValueError, KeyError, TypeError):
+            count = None
+        if count is None:
             self._tokenize_supported = False
             return None
         self._tokenize_supported = True
-        return len(tokens)
+        return count
 
     async def get_json(self, path: str, timeout: float | None = 10.0) -> tuple[int, Any]:
         """GET a small JSON (or text) document, e.g. ``/health`` or ``/props``; for probing."""
         try:
-            response = await self._send(self._client.build_request("GET", f"{self.base_url}{path}", timeout=timeout))
+            request = self._mapped(lambda: self._client.build_request("GET", f"{self.base_url}{path}", timeout=timeout))
+            response = await self._send(request)
         except httpx.TimeoutException:
-            raise RequestTimedOut(f"the model server at {self.base_url} did not answer {path} in time") from None
+            raise RequestTimedOut(f"the model server at {self.shown_url} did not answer {path} in time") from None
+        except httpx.TransportError as error:
+            raise self._broken(0, error) from None
         try:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
 
-    async def _send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """Send, once more on a fresh connection if a kept-alive one turns out dead (the
-        server restarted): nothing was answered on it, so nothing is done twice. A server
-        that cannot be reached at all becomes :class:`ServerUnreachable` here, for every call."""
+    def _mapped(self, build: Callable[[], _T]) -> _T:
+        """Build a client or a request; a setting httpx refuses becomes a message that
+        names the setting, never a traceback (which would show the header, key and all)."""
+        try:
+            return build()
+        except httpx.InvalidURL as error:
+            raise ProviderError(
+                f"api_base of model {self.model.title!r} is not a valid URL ({_first_words(error)})"
+            ) from None
+        except (httpx.LocalProtocolError, UnicodeError) as error:
+            raise ProviderError(
+                f"a header of model {self.model.title!r} (api_key or request_options.headers) has characters "
+                f"that HTTP does not allow ({type(error).__name__}); check it for spaces, newlines or non-ASCII"
+            ) from None
+        except OSError as error:  # a ca_bundle_path that cannot be read
+            raise ProviderError(
+                f"request_options.ca_bundle_path of model {self.model.title!r} cannot be used: "
+                f"{error.strerror or type(error).__name__}"
+            ) from None
+        except (ValueError, TypeError, ssl.SSLError) as error:
+            raise ProviderError(
+                f"the request options of model {self.model.title!r} are not usable ({_first_words(error)}); "
+                "check api_base and request_options"
+            ) from None
+
+    async def _send(self, request: httpx.Request, *, stream: bool = False, retry: bool = True) -> httpx.Response:
+        """Send; with ``retry``, once more on a fresh connection if a kept-alive one turns out
+        dead (the server restarted), for requests that are safe to repeat. A server that
+        cannot be reached at all becomes :class:`ServerUnreachable` here, for every call."""
         try:
             try:
                 return await self._client.send(request, stream=stream)
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+                if not retry:
+                    raise
                 return await self._client.send(request, stream=stream)
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
             raise self._unreachable(error) from None
+        except httpx.LocalProtocolError as error:
+            raise ProviderError(
+                f"the request to {self.shown_url} could not be sent ({type(error).__name__}); check api_key and "
+                f"request_options.headers of model {self.model.title!r} for spaces, newlines or non-ASCII"
+            ) from None
 
     def _unreachable(self, error: Exception) -> ServerUnreachable:
         if isinstance(error, httpx.UnsupportedProtocol):
-            return ServerUnreachable(f"api_base {self.model.api_base!r} is not an http:// or https:// URL")
+            return ServerUnreachable(f"api_base {self.shown_url!r} is not an http:// or https:// URL")
         proxy = self.model.request_options.proxy
         if isinstance(error, httpx.ProxyError) or (proxy and isinstance(error, httpx.ConnectError)):
             return ServerUnreachable(
-                f"cannot reach {self.base_url} through the proxy {proxy} (request_options.proxy): {error}"
+                f"cannot reach {self.shown_url} through the proxy {public_url(proxy or '')} "
+                f"(request_options.proxy): {_first_words(error)}"
             )
         tls = _tls_failure(error)
         if tls is not None:
             return ServerUnreachable(
-                f"the TLS connection to {self.base_url} failed ({tls}); set request_options.ca_bundle_path "
+                f"the TLS connection to {self.shown_url} failed ({tls}); set request_options.ca_bundle_path "
                 "to the server's certificate authority, or verify_ssl to false"
             )
-        return ServerUnreachable(f"no model server answers at {self.base_url}: {start_hint(self.model)}")
+        return ServerUnreachable(f"no model server answers at {self.shown_url}: {start_hint(self.model)}")
 
     async def _raise_for_status(self, response: httpx.Response, path: str) -> None:
         raw = b""
-        async for piece in response.aiter_bytes():
-            raw += piece
-            if len(raw) >= _ERROR_BODY_LIMIT:
-                break
-        text = raw.decode("utf-8", "replace").strip()
+        try:
+            async for piece in response.aiter_bytes():
+                raw += piece
+                if len(raw) >= _ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError:
+            pass  # the status is news enough; the body was a courtesy
+        # Masked before anything is cut, so a key echoed in the body cannot show in part.
+        text = SECRETS.redact(raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")).strip()
         try:
             payload: Any = json.loads(text)
         except ValueError:
             payload = text  # llamafile 0.8/0.9 send text/plain errors
         status = response.status_code
-        detail = error_message(payload) or response.reason_phrase
+        html = _html_title(text, response.headers.get("content-type", ""))
+        if html is not None:
+            detail = f"{response.reason_phrase}: an HTML page" + (f" titled {html!r}" if html else "")
+        else:
+            detail = _clip(" ".join((error_message(payload) or response.reason_phrase).split()))
         if status in (401, 403):
             raise AuthenticationFailed(
-                f"the model server at {self.base_url} refused the request (HTTP {status}: {detail}); "
+                f"the model server at {self.shown_url} refused the request (HTTP {status}: {detail}); "
                 f"check api_key for model {self.model.title!r} in the config"
             )
         if status == 503:
             raise ModelServerError(
-                f"the model server at {self.base_url} is not ready (HTTP 503: {detail}); "
+                f"the model server at {self.shown_url} is not ready (HTTP 503: {detail}); "
                 "it may still be loading the model, try again in a moment",
                 status=status,
             )
         if status == 404 and not text:
             raise ModelServerError(
-                f"the server at {self.base_url} has no {path} endpoint (HTTP 404); api_base must point "
+                f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); api_base must point "
                 "at a llamafile `--server` or llama.cpp `llama-server` (llamafile `--v2` has no /completion)",
+                status=status,
+            )
+        if html is not None:
+            raise ModelServerError(
+                f"the server at {self.shown_url} answered HTTP {status} with {detail}; is api_base the model "
+                "server, or is a proxy in the way?",
                 status=status,
             )
         error = error_from_payload(payload, status)
         if isinstance(error, ModelServerError):
             error = ModelServerError(
-                f"the model server at {self.base_url} failed (HTTP {status}): {detail}", status=status
+                f"the model server at {self.shown_url} failed (HTTP {status}): {detail}", status=status
             )
         raise error
+
+
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _html_title(text: str, content_type: str) -> str | None:
+    """The title of an HTML error page (a proxy's, a captive portal's); None if not HTML."""
+    head = text[:512].lstrip().lower()
+    if "html" not in content_type.lower() and not head.startswith(("<!doctype html", "<html")):
+        return None
+    match = _HTML_TITLE.search(text)
+    return _clip(" ".join(match.group(1).split()), 80) if match else ""
+
+
+def _tokens(count: int) -> str:
+    return f"{count} token{'' if count == 1 else 's'}"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_words(error: BaseException) -> str:
+    return _clip(" ".join(str(error).split()) or type(error).__name__, 120)
 
 
 def _tls_failure(error: BaseException) -> str | None:

@@ -7,12 +7,16 @@ What arrives, line by line: ``data: {json}`` events (``content``, and a final ch
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from typing import Any
 
 import attrs
 
 from llamafile_ls.errors import ContextTooSmall, ModelServerError, StreamBroken
+
+_EOL = re.compile(r"\r\n|\r|\n")
 
 
 @attrs.frozen
@@ -49,22 +53,90 @@ def error_from_payload(payload: Any, status: int | None = None) -> ModelServerEr
     return ModelServerError(f"the model server reported an error: {message}", status=status)
 
 
+def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    """A chunk field of exactly the documented type: a ``"stop": "false"`` is not a stop."""
+    value = data.get(name, default)
+    if value is None or value is default:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise StreamBroken(f"the model server sent a malformed event: {name!r} is {_clip(json.dumps(value), 40)}")
+    return value
+
+
 def _chunk(data: dict[str, Any]) -> Chunk:
-    stop = bool(data.get("stop"))
-    stop_type = data.get("stop_type")
+    stop = _field(data, "stop", bool, False)
+    stop_type = _field(data, "stop_type", str, None)
     if stop and stop_type is None:  # older servers: stopped_eos / stopped_word / stopped_limit
         for kind in ("limit", "word", "eos"):
-            if data.get(f"stopped_{kind}"):
+            if _field(data, f"stopped_{kind}", bool, False):
                 stop_type = kind
                 break
-    predicted = data.get("tokens_predicted")
     return Chunk(
-        content=str(data.get("content") or ""),
+        content=_field(data, "content", str, ""),
         stop=stop,
-        stop_type=stop_type if isinstance(stop_type, str) else None,
-        tokens_predicted=predicted if isinstance(predicted, int) else None,
-        prompt_truncated=bool(data.get("truncated")),
+        stop_type=stop_type,
+        tokens_predicted=_field(data, "tokens_predicted", int, None),
+        prompt_truncated=_field(data, "truncated", bool, False),
     )
+
+
+class LineReader:
+    """Bytes in, lines out, as SSE splits them (``\\r\\n``, ``\\r`` or ``\\n``).
+
+    Linear in the input however it is cut (a UTF-8 character or a CRLF split across reads
+    is joined); a line longer than ``limit`` characters, or bytes that are not UTF-8, are an
+    error rather than memory spent on a server that is not speaking the protocol.
+    """
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._pending: list[str] = []  # the start of a line not ended yet
+        self._size = 0
+        self._after_cr = False  # the last read ended in CR: an LF next belongs to it
+        self._limit = limit
+
+    def feed(self, data: bytes) -> list[str]:
+        try:
+            text = self._decoder.decode(data)
+        except UnicodeDecodeError:
+            raise StreamBroken("the model server sent bytes that are not UTF-8 text") from None
+        if not text:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            text = text[1:] if text[0] == "\n" else text
+        lines: list[str] = []
+        start = 0
+        for match in _EOL.finditer(text):
+            self._pending.append(text[start : match.start()])
+            self._size += match.start() - start
+            self._check()
+            lines.append("".join(self._pending))
+            self._pending, self._size = [], 0
+            start = match.end()
+        self._after_cr = text.endswith("\r")
+        if start < len(text):
+            self._pending.append(text[start:])
+            self._size += len(text) - start
+            self._check()
+        return lines
+
+    def close(self) -> list[str]:
+        """The stream ended: its last line, if it had no line ending."""
+        try:
+            rest = self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise StreamBroken("the model server's answer ended in the middle of a UTF-8 character") from None
+        self._pending.append(rest)
+        line = "".join(self._pending)
+        self._pending, self._size = [], 0
+        return [line] if line else []
+
+    def _check(self) -> None:
+        if self._size > self._limit:
+            raise StreamBroken(
+                f"the model server sent a line longer than {self._limit // 1024} KiB; it is not an answer stream"
+            )
 
 
 class CompletionStreamParser:

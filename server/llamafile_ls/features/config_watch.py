@@ -13,6 +13,7 @@ from lsprotocol import types
 from llamafile_ls.config import Config
 from llamafile_ls.config_store import ConfigState
 from llamafile_ls.errors import ConfigError
+from llamafile_ls.redaction import remember
 
 if TYPE_CHECKING:
     from llamafile_ls.server import LlamafileLanguageServer
@@ -30,7 +31,7 @@ def current_config(server: LlamafileLanguageServer) -> Config:
 
 def report(server: LlamafileLanguageServer, state: ConfigState) -> None:
     """Publish the file's diagnostics; show a broken config once; remember secrets."""
-    server.secrets = frozenset(m.api_key for m in state.config.models if m.api_key)
+    remember(state.config)  # before anything about it is said
     path = server.configs.path
     diagnostics = _warnings(state.config)
     if state.config.source is None or Path(state.config.source) != path:

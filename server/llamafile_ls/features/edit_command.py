@@ -142,7 +142,7 @@ async def run_action(
     try:
         async with server.providers.use(model) as provider:
 
-            def on_chunk(chunks: int, _answer: str) -> None:
+            def on_chunk(chunks: int) -> None:
                 progress.report(f"{chunks} token{'s' if chunks != 1 else ''}")
 
             async def start_and_run() -> EditResult:
