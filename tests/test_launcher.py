@@ -208,6 +208,31 @@ async def test_lsp_ignores_a_command_from_a_config_inside_the_workspace(tmp_path
         await stop(client)
 
 
+async def test_lsp_without_a_workspace_root_launches_only_from_the_users_own_config(tmp_path: Path) -> None:
+    """No root known: the client-named file may belong to a project, so it may not launch;
+    the same file named in $LLAMAFILE_LS_CONFIG (the user's own choice) may."""
+    marker = tmp_path / "ran"
+    (tmp_path / "project").mkdir()
+    config = write(tmp_path / "project" / "config.json", model_with(f"/usr/bin/touch {marker}"))
+    client, editor = await start(config, env={"HOME": str(tmp_path / "home")})
+    try:
+        uri = editor.open(tmp_path / "a.py", SAMPLE)
+        result = await execute(client, "llamafile.edit", edit_args(uri, 5, 9))
+        assert "no model server answers" in result["reason"]
+        assert not marker.exists()
+        assert any("the editor named no workspace folder" in m.message for m in client.log_messages)
+    finally:
+        await stop(client)
+    client, editor = await start(config, env={"HOME": str(tmp_path / "home"), "LLAMAFILE_LS_CONFIG": str(config)})
+    try:
+        uri = editor.open(tmp_path / "a.py", SAMPLE)
+        result = await execute(client, "llamafile.edit", edit_args(uri, 5, 9))
+        assert "exited with code 0 before the model was ready" in result["reason"]
+        assert marker.exists()
+    finally:
+        await stop(client)
+
+
 # --- on the real llama-server ---------------------------------------------------------------
 
 
@@ -279,8 +304,12 @@ async def test_lsp_starts_once_for_concurrent_edits_restarts_after_a_crash_and_s
 ) -> None:
     command, port = llama_command
     api_base = f"http://127.0.0.1:{port}"
+    workspace = tmp_path / "project"
+    workspace.mkdir()
     client, editor = await start(
-        write(tmp_path / "c.json", model_with(command, port=port)), env={"XDG_STATE_HOME": str(state_home)}
+        write(tmp_path / "c.json", model_with(command, port=port)),
+        env={"XDG_STATE_HOME": str(state_home)},
+        root=workspace,  # the config lies outside the project: it may launch
     )
     try:
         first = editor.open(tmp_path / "a.py", SAMPLE)

@@ -18,8 +18,22 @@ from llamafile_ls.config_store import ConfigState, ConfigStore
 from llamafile_ls.document import DocumentsProtocol
 from llamafile_ls.launcher import Launcher
 from llamafile_ls.provider_pool import ProviderPool
+from llamafile_ls.redaction import SECRETS
 
 logger = logging.getLogger(__name__)
+
+# What the server says to the user: scrubbed of secrets on the way out. Other messages carry
+# the user's own text (edits, documents) and are sent as they are.
+_MESSAGES = frozenset(
+    {
+        types.WINDOW_LOG_MESSAGE,
+        types.WINDOW_SHOW_MESSAGE,
+        types.WINDOW_SHOW_MESSAGE_REQUEST,
+        types.PROGRESS,
+        types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+    }
+)
+_INTERNAL_ERROR = -32603
 
 # The client's progress token for the command being run (each request runs in its own task).
 work_done_token: contextvars.ContextVar[types.ProgressToken | None] = contextvars.ContextVar(
@@ -42,6 +56,31 @@ class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as 
         work_done_token.set(params.work_done_token)
         return await handler(*(params.arguments or []))
 
+    def notify(self, method: str, params: Any | None = None) -> None:
+        """Every message to the user passes the redactor here, whatever sent it."""
+        if method in _MESSAGES and params is not None and SECRETS:
+            try:
+                kind = type(params)
+                params = SECRETS.redact_value(self._converter.unstructure(params))
+                if kind is not dict:
+                    params = self._converter.structure(params, kind)
+            except Exception:  # a message that cannot be checked is not sent
+                logger.exception("could not check a %s message for secrets; it was dropped", method)
+                return
+        super().notify(method, params)
+
+    def _send_response(self, msg_id: Any, result: Any | None = None, error: Any | None = None) -> None:
+        """Errors leave as one redacted line; a traceback goes to the log, never to the client."""
+        if isinstance(error, types.ResponseError):
+            message = SECRETS.redact(" ".join(str(error.message).split()))
+            if error.code == _INTERNAL_ERROR:
+                if error.data is not None:
+                    trace = "".join(error.data.get("traceback", [])) if isinstance(error.data, dict) else error.data
+                    logger.error("internal error answering request %s: %s\n%s", msg_id, message, trace)
+                message = f"llamafile-ls internal error ({message}); details in the server's log"
+            error = types.ResponseError(code=error.code, message=message)
+        super()._send_response(msg_id, result, error)
+
 
 class LlamafileLanguageServer(LanguageServer):
     def __init__(self, config_path: str | None = None) -> None:
@@ -50,9 +89,10 @@ class LlamafileLanguageServer(LanguageServer):
         self.providers = ProviderPool()
         self.launcher = Launcher(die_with_parent=True)  # what it starts ends with the session
         self.selected_model: str | None = None  # a title; None means the config's first model
-        self.secrets: frozenset[str] = frozenset()  # api keys, scrubbed from every message
         self.config_state: ConfigState | None = None  # loaded at initialize, reported at initialized
         self.shown_config_error: str | None = None  # shown once, not at every request
+        self._reporting = False  # reporting an error, which must not report errors of its own
+        self.apply_edit_timeout: float | None = None  # initializationOptions.applyEditTimeout
 
     def shutdown(self) -> None:
         """Also on an exit without ``shutdown`` (the editor crashed): stop what we started."""
@@ -60,17 +100,35 @@ class LlamafileLanguageServer(LanguageServer):
         super().shutdown()  # type: ignore[no-untyped-call]
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return SECRETS.redact(text)
 
     def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
-        self.window_log_message(types.LogMessageParams(type=kind, message=self.redact(message)))
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))  # redacted in notify
 
     def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        text = self.redact(message)
-        self.window_show_message(types.ShowMessageParams(type=kind, message=f"llamafile: {text}"))
-        self.log(text, kind)
+        self.window_show_message(types.ShowMessageParams(type=kind, message=f"llamafile: {message}"))
+        self.log(message, kind)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """An error in a notification handler (a request's is in its response): one line to
+        the user, the traceback (redacted, by the log's formatter) to the log. An error in
+        sending is only logged: reporting it would send again, and fail again."""
+        from pygls.exceptions import FeatureNotificationError
+
+        logger.error("internal error: %s", error, exc_info=error)
+        if source is not FeatureNotificationError or self._reporting:
+            return
+        self._reporting = True
+        try:
+            summary = " ".join(str(error).split())[:200]
+            self.show(f"internal error ({type(error).__name__}: {summary}); details in the server's log")
+        finally:
+            self._reporting = False
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return SECRETS.redact(super().format(record))
 
 
 def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
@@ -83,7 +141,9 @@ def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
 
 
 def serve(config_path: str | None = None, *, tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> None:
-    logging.basicConfig(level=logging.WARNING, format="llamafile-ls: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # the log passes the redactor too
+        handler.setFormatter(RedactingFormatter("llamafile-ls: %(levelname)s %(name)s: %(message)s"))
     # A client cancels requests that already finished all the time (VS Code's code actions):
     # pygls warns about each; that is noise, not news.
     logging.getLogger("pygls.protocol.json_rpc").setLevel(logging.ERROR)

@@ -103,6 +103,9 @@ def register(server: LlamafileLanguageServer) -> None:
         model = options.get("model")
         if isinstance(model, str) and model:
             ls.selected_model = model
+        timeout = options.get("applyEditTimeout")
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < 1e6:
+            ls.apply_edit_timeout = float(timeout)
         path = config_path if isinstance(config_path, str) and config_path else None
         ls.config_state = ls.configs.configure(path)
 

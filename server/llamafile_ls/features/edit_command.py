@@ -10,6 +10,7 @@ dropped (with a reason) when they were. Cancelling stops the model at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from llamafile_ls.server import LlamafileLanguageServer
 
 EDIT = "llamafile.edit"
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -53,9 +55,15 @@ def parse_arguments(args: tuple[Any, ...], command: str = EDIT) -> EditArguments
     uri, rng = argument.get("uri"), argument.get("range")
     try:
         start, end = rng["start"], rng["end"]  # type: ignore[index]
-        start_line, end_line, end_character = int(start["line"]), int(end["line"]), int(end["character"])
+        start_line, start_character = _position_number(start["line"]), _position_number(start["character"])
+        end_line, end_character = _position_number(end["line"]), _position_number(end["character"])
     except (TypeError, KeyError, ValueError):
         raise LlamafileLsError(f"{command}: a range is needed: {shape}") from None
+    if (end_line, end_character) < (start_line, start_character):
+        raise LlamafileLsError(
+            f"{command}: the range ends (line {end_line + 1}) before it starts (line {start_line + 1}); "
+            "select the code again"
+        )
     if not isinstance(uri, str):
         raise LlamafileLsError(f"{command}: a document uri is needed: {shape}")
     texts = {key: argument.get(key, "") for key in ("instruction", "input", "diagnostics", "name")}
@@ -78,6 +86,13 @@ def parse_arguments(args: tuple[Any, ...], command: str = EDIT) -> EditArguments
         uri, start_line, max(last, start_line) + 1, texts["instruction"].strip(), model, preview,
         texts["input"].strip(), texts["diagnostics"], texts["name"].strip(),
     )  # fmt: skip
+
+
+def _position_number(value: Any) -> int:
+    """A line or character: a non-negative integer, as LSP's ``uinteger``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
+        raise ValueError(value)
+    return value
 
 
 def register(server: LlamafileLanguageServer) -> None:
@@ -103,7 +118,13 @@ async def run_command(
     except LlamafileLsError as error:
         server.show(str(error))
         return {"applied": False, "reason": server.redact(str(error))}
-    outcome = await run_action(server, arguments, action, work_done_token.get())
+    try:
+        outcome = await run_action(server, arguments, action, work_done_token.get())
+    except Exception as error:  # unforeseen: one line for the user, the traceback to the log
+        logger.error("internal error in %s: %s", command, error, exc_info=error)
+        reason = f"internal error ({type(error).__name__}); details in the server's log; nothing was changed"
+        server.show(reason)
+        return {"applied": False, "reason": reason}
     if "reason" in outcome:
         outcome["reason"] = server.redact(outcome["reason"])
     return outcome
@@ -123,14 +144,18 @@ async def run_action(
     except LlamafileLsError as error:
         server.show(str(error))
         return {"applied": False, "reason": str(error)}
-    document = server.workspace.get_text_document(arguments.uri)
+    document = open_document(server, arguments.uri)
+    if document is None:
+        reason = f"{arguments.uri} is not open in the editor; open it and try again"
+        server.show(reason)
+        return {"applied": False, "reason": reason}
     snapshot, version = document.source, document.version
     request = EditRequest(
         text=snapshot,
         start_line=arguments.start_line,
         end_line=arguments.end_line,
         instruction=arguments.instruction,
-        file_path=document.path,
+        file_path=document.path if arguments.uri.startswith("file:") else "",  # untitled: has no file
         language=document.language_id or language_for(document.path),
         input=arguments.input,
         diagnostics=arguments.diagnostics,
@@ -197,6 +222,24 @@ def _cancelling() -> bool:
     return bool(task is not None and getattr(task, "cancelling", lambda: 0)())
 
 
+def open_document(server: LlamafileLanguageServer, uri: str) -> TextDocument | None:
+    """The document as the editor has it, or None: an edit is only ever made on what the
+    editor sent (never on a copy read from disk, which the editor may have changed)."""
+    from urllib.parse import unquote
+
+    document: TextDocument | None = server.workspace.text_documents.get(unquote(uri))
+    return document
+
+
+# How long an editor may take to answer workspace/applyEdit: Vim's ALE never answers it;
+# a preview waits for a person.
+APPLY_TIMEOUT = 30.0
+PREVIEW_TIMEOUT = 900.0
+_SETTLE = 2.0  # seconds to wait for the didChange of an applied edit before the next one
+_MAX_REBASES = 200
+_apply_locks: dict[str, asyncio.Lock] = {}
+
+
 async def apply_edits(
     server: LlamafileLanguageServer,
     uri: str,
@@ -209,34 +252,66 @@ async def apply_edits(
 ) -> tuple[bool, str]:
     """Apply edits computed on ``snapshot``, moved onto whatever the document holds now.
 
-    If the editor refuses because the user typed in between, the edits are moved once
-    more and sent again; any other refusal is reported, not retried.
+    Edits of one document are applied one at a time, each on the text the previous one left.
+    If the editor refuses because the user typed in between, the edits are moved onto the
+    new text and sent again, for as long as the lines they own are untouched; any other
+    refusal is reported, not retried.
     """
     from llamafile_ls import textedit
 
-    for _attempt in range(3):
-        document = server.workspace.get_text_document(uri)
-        current, current_version = document.source, document.version
-        moved = textedit.rebase_edits(snapshot, current, selection, edits)
-        if moved is None:
-            return False, "the selected lines changed while the model was answering; nothing was applied"
-        try:
-            response = await server.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(
-                    edit=_workspace_edit(server, document, moved, f"llamafile: {label}", preview),
-                    label=f"llamafile: {label}",
-                )
+    lock = _apply_locks.setdefault(uri, asyncio.Lock())
+    async with lock:
+        for _attempt in range(_MAX_REBASES):
+            document = open_document(server, uri)
+            if document is None:
+                return False, "the document was closed while the model was answering; nothing was applied"
+            current, current_version = document.source, document.version
+            moved = textedit.rebase_edits(snapshot, current, selection, edits)
+            if moved is None:
+                return False, "the selected lines changed while the model was answering; nothing was applied"
+            params = types.ApplyWorkspaceEditParams(
+                edit=_workspace_edit(server, document, moved, f"llamafile: {label}", preview),
+                label=f"llamafile: {label}",
             )
-        except JsonRpcException as error:  # the editor answered applyEdit with an error
-            return False, f"the editor failed to apply the edit: {error}"
-        if response.applied:
-            return True, ""
-        if server.workspace.get_text_document(uri).version == current_version:
+            limit = PREVIEW_TIMEOUT if preview else _apply_timeout(server)
+            try:
+                # Shielded: a late answer must find its request still there, not a cancelled one.
+                response = await asyncio.wait_for(asyncio.shield(server.workspace_apply_edit_async(params)), limit)
+            except asyncio.TimeoutError:
+                return False, (
+                    f"the editor did not answer the request to apply the edit within {limit:g} s; it may not "
+                    "apply edits from a language server (Vim's ALE does not), so the edit may be missing"
+                )
+            except JsonRpcException as error:  # the editor answered applyEdit with an error
+                return False, f"the editor failed to apply the edit: {error}"
+            if response.applied:
+                # The next edit must be moved onto this one: let the editor's didChange arrive.
+                await _version_change(server, uri, current_version, _SETTLE)
+                return True, ""
+            if await _version_change(server, uri, current_version, 0.5):
+                continue  # the user typed in between: move the edit onto what they have now
             if preview and not response.failure_reason:
                 return False, "the edit was not accepted in the preview"
             reason = response.failure_reason or "no reason given"
             return False, f"the editor refused the edit: {reason}"
     return False, "the document kept changing while the edit was applied; nothing was applied"
+
+
+def _apply_timeout(server: LlamafileLanguageServer) -> float:
+    return server.apply_edit_timeout or APPLY_TIMEOUT
+
+
+async def _version_change(server: LlamafileLanguageServer, uri: str, version: int | None, within: float) -> bool:
+    """Wait up to ``within`` seconds for the document to move past ``version``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        document = open_document(server, uri)
+        if document is None or document.version != version:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
 
 
 _ANNOTATION = "llamafile-edit"
