@@ -199,7 +199,7 @@ def _drop_chatter(lines: list[str]) -> list[str]:
     for index, line in enumerate(lines):
         if not line.strip():
             continue
-        if _CHATTER.match(line) and any(rest.strip() for rest in lines[index + 1 :]):
+        if _CHATTER.match(line):  # an answer of chatter alone holds no code, not a line of prose
             return lines[index + 1 :]
         return lines
     return lines
