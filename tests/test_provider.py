@@ -160,3 +160,19 @@ async def test_count_tokens_uses_tokenize_and_falls_back_when_missing() -> None:
     assert await missing.count_tokens("x") is None
     assert await missing.count_tokens("x") is None  # remembered: no second request
     assert calls == ["/tokenize", "/tokenize"]
+
+
+async def test_a_lone_surrogate_in_the_document_is_sent_as_an_escape_not_a_crash() -> None:
+    """LSP's JSON may carry a lone surrogate (an editor's broken buffer); UTF-8 cannot."""
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return sse_response({"content": "ok", "stop": False}, {"content": "", "stop": True})
+
+    provider = provider_for(handler)
+    assert await collect(provider, "a \ud800 b é") == "ok"
+    assert b"\\ud800" in bodies[0]
+    assert json.loads(bodies[0])["prompt"] == "a \ud800 b é"
+    assert await collect(provider, "plain é") == "ok"
+    assert "é".encode() in bodies[1]  # the common case stays compact UTF-8

@@ -112,7 +112,7 @@ class LlamafileProvider:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            request = self._mapped(lambda: self._client.build_request("POST", f"{self.base_url}/completion", json=body))
+            request = self._mapped(lambda: self._post("/completion", body))
             # No retry: a POST the server may have started on must not run twice.
             async with contextlib.aclosing(await self._send(request, stream=True, retry=False)) as response:
                 if response.status_code >= 400:
@@ -181,9 +181,7 @@ class LlamafileProvider:
         if self._tokenize_supported is False:
             return None
         try:
-            request = self._mapped(
-                lambda: self._client.build_request("POST", f"{self.base_url}/tokenize", json={"content": text})
-            )
+            request = self._mapped(lambda: self._post("/tokenize", {"content": text}))
             response = await self._send(request)
         except httpx.TimeoutException:
             raise RequestTimedOut(f"the model server at {self.shown_url} did not answer /tokenize in time") from None
@@ -218,6 +216,14 @@ class LlamafileProvider:
             return response.status_code, response.json()
         except ValueError:
             return response.status_code, response.text
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Request:
+        try:
+            content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in the document (legal in LSP's JSON)
+            content = json.dumps(body, allow_nan=False).encode("ascii")
+        headers = {"Content-Type": "application/json"}
+        return self._client.build_request("POST", f"{self.base_url}{path}", content=content, headers=headers)
 
     def _mapped(self, build: Callable[[], _T]) -> _T:
         """Build a client or a request; a setting httpx refuses becomes a message that

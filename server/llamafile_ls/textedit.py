@@ -6,6 +6,7 @@ characters counted in code points; the LSP layer converts them to the client's e
 
 from __future__ import annotations
 
+import collections
 import difflib
 import re
 
@@ -117,7 +118,7 @@ def select_lines(text: str, start_line: int, end_line: int) -> Selection:
         start_line=start_line,
         prefix_lines=tuple(lines[:start_line]),
         suffix_lines=tuple(lines[end_line:]),
-        eol=max(set(endings), key=endings.count),
+        eol=collections.Counter(endings).most_common(1)[0][0],  # a tie goes to the first seen
     )
 
 
