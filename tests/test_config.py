@@ -251,3 +251,38 @@ def test_precedence_cli_then_initialization_options_then_env_then_home(
 def test_a_named_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         config_file.load_config(str(tmp_path / "nope.json"))
+
+
+def test_many_warnings_blank_the_text_once_and_index_each_object_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llamafile_ls import jsonc
+
+    calls = {"blank": 0, "members": 0}
+    blank, members = jsonc.blank_comments, jsonc.Document._members
+
+    def counting_blank(text: str) -> str:
+        calls["blank"] += 1
+        return blank(text)
+
+    def counting_members(self: jsonc.Document, offset: int) -> list[tuple[str, int]]:
+        calls["members"] += 1
+        return members(self, offset)
+
+    monkeypatch.setattr(jsonc, "blank_comments", counting_blank)
+    monkeypatch.setattr(jsonc.Document, "_members", counting_members)
+    unknown = ",\n".join(f'  /* {i} */ "unknown{i}": {{"x": [1, 2, 3]}}' for i in range(200))
+    config = parse_config('{\n  "models": [{"title": "t", "colour": 1, "size": 2}],\n' + unknown + "\n}")
+    assert len(config.warnings) == 202
+    assert [(w.line, w.column) for w in config.warnings[::100]] == [(3, 23), (103, 27), (2, 39)]
+    assert calls == {"blank": 1, "members": 3}  # the top object, the models list, the model
+
+
+def test_explicit_paths_are_made_absolute_and_a_relative_init_path_needs_a_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("config.json").write_text(json.dumps({"models": [{"title": "cwd"}]}))
+    config = config_file.load_config("config.json")
+    assert config.source == str(tmp_path / "config.json")
+    with pytest.raises(ConfigError, match="configPath must be an absolute path"):
+        config_file.load_config(None, "config.json")
+    assert config_file.load_config(None, "config.json", root=str(tmp_path)).models[0].title == "cwd"

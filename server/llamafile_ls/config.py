@@ -1,17 +1,27 @@
 """Continue's config.json → typed, validated configuration. Pure: text in, objects out.
 
-Validation is cattrs structuring attrs classes with strict type hooks, so a wrong value is
-reported with its JSON path and mapped back to its line in the file. Continue's camelCase
-spellings (``apiBase``) and the seed's snake_case ones (``api_base``) both work; unknown
-keys give warnings, not errors.
+Validation is cattrs structuring attrs classes with strict type hooks, then checks of each
+value that a later step would trip over (a URL httpx refuses, a header h11 refuses, a key
+with a pasted newline), so a wrong value is reported at load with its JSON path and mapped
+back to its line in the file. Continue's camelCase spellings (``apiBase``) and the seed's
+snake_case ones (``api_base``) both work; unknown keys give warnings, not errors.
+
+No message ever shows the value of ``api_key`` or of a header: it says what is wrong with it.
+What depends on this machine (does ``ca_bundle_path`` exist? is the package for a SOCKS proxy
+installed?) is checked by the caller that read the file (:mod:`llamafile_ls.config_file`),
+at the place :attr:`Config.local` records.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import math
 import re
-from collections.abc import Callable
+import shlex
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import cattrs
@@ -21,6 +31,12 @@ from llamafile_ls.errors import ConfigError, TemplateError
 
 DEFAULT_API_BASE = "http://localhost:8080"
 PROVIDERS = frozenset({"llamafile", "llama.cpp", "llamacpp", "llama_cpp"})
+MAX_CONFIG_BYTES = 20 * 1024 * 1024  # a config is a few kilobytes; this is a mistake, not a config
+MAX_TOKENS = 10_000_000  # far beyond any model's context window
+MAX_SECONDS = 1_000_000.0  # about 11 days: longer is a typo, and timers overflow on absurd ones
+
+_tokens: Any = attrs.validators.and_(attrs.validators.ge(1), attrs.validators.le(MAX_TOKENS))
+_seconds: Any = attrs.validators.and_(attrs.validators.gt(0), attrs.validators.le(MAX_SECONDS))
 
 
 @attrs.frozen
@@ -29,16 +45,21 @@ class CompletionOptions:
 
     temperature: float | None = None
     top_p: float | None = None
-    top_k: int | None = None
+    top_k: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional(
+            attrs.validators.and_(attrs.validators.ge(-1), attrs.validators.le(MAX_TOKENS))
+        ),
+    )
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     stop: tuple[str, ...] = ()
-    max_tokens: int = attrs.field(default=1023, validator=attrs.validators.ge(1))
+    max_tokens: int = attrs.field(default=1023, validator=_tokens)
 
 
 @attrs.frozen
 class RequestOptions:
-    timeout: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    timeout: float = attrs.field(default=300.0, validator=_seconds)
     verify_ssl: bool = True
     ca_bundle_path: str | None = None
     proxy: str | None = None
@@ -54,10 +75,12 @@ class ModelConfig:
     api_key: str | None = attrs.field(default=None, repr=False)  # never in logs
     llamafile_command: str | None = None
     # How long a model started by llamafile_command may take to load before giving up.
-    llamafile_start_timeout: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    llamafile_start_timeout: float = attrs.field(default=300.0, validator=_seconds)
     llama_cpp_args: dict[str, Any] = attrs.field(factory=lambda: {"stop": ["[INST]"]})
     system_message: str | None = None
-    context_length: int = attrs.field(default=2048, validator=attrs.validators.ge(16))
+    context_length: int = attrs.field(
+        default=2048, validator=attrs.validators.and_(attrs.validators.ge(16), attrs.validators.le(MAX_TOKENS))
+    )
     completion_options: CompletionOptions = attrs.field(factory=CompletionOptions)
     request_options: RequestOptions = attrs.field(factory=RequestOptions)
     prompt_templates: dict[str, str] = attrs.field(factory=dict)
@@ -98,12 +121,25 @@ class CustomCommand:
 
 
 @attrs.frozen
+class LocalSetting:
+    """A setting whose validity depends on this machine, and where it is written: the reader
+    of the config file checks it (the pure parser touches neither files nor packages)."""
+
+    name: str  # "ca_bundle_path" (a file that must be there) or "proxy" (a SOCKS one needs socksio)
+    where: str  # its JSON path, e.g. "models[0].request_options.ca_bundle_path"
+    value: str
+    line: int | None = None
+    column: int | None = None
+
+
+@attrs.frozen
 class Config:
     models: tuple[ModelConfig, ...]
     source: str | None = None  # the file it came from; None for the built-in default
     warnings: tuple[ConfigProblem, ...] = ()
     slash_commands: tuple[SlashCommand, ...] | None = None  # None: every built-in is offered
     custom_commands: tuple[CustomCommand, ...] = ()
+    local: tuple[LocalSetting, ...] = attrs.field(default=(), eq=False, repr=False)
 
     def model(self, title: str | None = None) -> ModelConfig:
         """The model with this title; the first one when no title is given."""
@@ -123,49 +159,93 @@ def default_config() -> Config:
 
 # --- validation -----------------------------------------------------------------------
 
+_SECRET_PARTS = frozenset({"api_key", "headers"})  # their values never appear in a message
+
 
 class _Invalid(ValueError):
-    """A value of the wrong type; the message says what was expected."""
+    """A wrong value: what was expected, and (for the message) what was found.
+
+    ``at`` is a path below the value being structured (a key of a dict) where it is.
+    """
+
+    def __init__(self, expected: str, value: Any, at: tuple[str | int, ...] = ()) -> None:
+        self.expected = expected
+        self.value = value
+        self.at = at
+        super().__init__(expected)
+
+    def message(self, secret: bool) -> str:
+        found = _kind(self.value) if secret else _describe(self.value)
+        return f"expected {self.expected}, got {found}"
 
 
 def _describe(value: object) -> str:
+    if isinstance(value, (dict, list)) and len(value) > 8:  # no repr of a huge value to cut it short
+        return f"{_kind(value)} of {len(value)} items"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _kind(value: object) -> str:
+    """What sort of value it is, without showing it (for secrets)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "an object"
 
 
 def _strict(check: Callable[[Any], bool], expected: str, convert: Callable[[Any], Any]) -> Any:
     def hook(value: Any, _type: Any) -> Any:
         if not check(value):
-            raise _Invalid(f"expected {expected}, got {_describe(value)}")
+            raise _Invalid(expected, value)
         return convert(value)
 
     return hook
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (an int too big for a float is not one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _structure_str(value: Any, _type: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("a string", value)
+    return value
 
 
 def _structure_stop(value: Any, _type: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _Invalid(f"expected a list of strings, got {_describe(value)}")
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise _Invalid("a list of strings", value)
     return tuple(value)
 
 
 def _structure_str_dict(value: Any, _type: Any) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise _Invalid(f"expected an object, got {_describe(value)}")
+        raise _Invalid("an object", value)
     for key, item in value.items():
         if not isinstance(item, str):
-            raise _Invalid(f"expected a string for {key!r}, got {_describe(item)}")
+            raise _Invalid("a string", item, (key,))
     return dict(value)
 
 
 def _structure_any_dict(value: Any, _type: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Invalid(f"expected an object, got {_describe(value)}")
+        raise _Invalid("an object", value)
     return dict(value)
 
 
@@ -181,7 +261,7 @@ def _make_converter() -> cattrs.Converter:
         _strict(lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer", int),
     )
     converter.register_structure_hook(float, _strict(_is_number, "a number", float))
-    converter.register_structure_hook(str, _strict(lambda v: isinstance(v, str), "a string", str))
+    converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(bool, _strict(lambda v: isinstance(v, bool), "true or false", bool))
     for exact, hook in (
         (tuple[str, ...], _structure_stop),
@@ -215,6 +295,10 @@ _CONTINUE_MODEL = frozenset(
 _TOP_LEVEL_FIELDS = frozenset(
     {"models", "system_message", "completion_options", "request_options", "slash_commands", "custom_commands"}
 )
+_OPTIONS: tuple[tuple[str, type], ...] = (
+    ("completion_options", CompletionOptions),
+    ("request_options", RequestOptions),
+)
 _EXAMPLE_MODEL = '{"title": "llamafile", "provider": "llamafile", "model": "mistral-7b"}'
 _ATTRS_VALIDATOR = re.compile(r"^'(\w+)' must be (.*?): (.*)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
@@ -225,10 +309,6 @@ def snake_case(key: str) -> str:
     return _CAMEL.sub(r"_\1", key).lower()
 
 
-def _same_key(key: str, part: str | int) -> bool:
-    return key == part or snake_case(key) == part
-
-
 def _field_names(cls: type) -> frozenset[str]:
     return frozenset(field.name for field in attrs.fields(cls))
 
@@ -236,22 +316,24 @@ def _field_names(cls: type) -> frozenset[str]:
 class _Reader:
     """One pass over a parsed file: normalizes keys, collects warnings with positions."""
 
-    def __init__(self, text: str, source: str | None) -> None:
-        self.text = text
+    def __init__(self, document: jsonc.Document, source: str | None) -> None:
+        self.document = document
         self.source = source
         self.warnings: list[ConfigProblem] = []
+        self.local: list[LocalSetting] = []
 
     def position(self, path: list[str | int]) -> tuple[int | None, int | None]:
-        found = jsonc.locate(self.text, path, _same_key)
+        found = self.document.locate(path)
         return found if found else (None, None)
 
     def warn(self, path: list[str | int], message: str) -> None:
         line, column = self.position(path)
         self.warnings.append(ConfigProblem(f"{_dotted(path)}: {message}", line, column))
 
-    def fail(self, path: list[str | int], message: str) -> ConfigError:
+    def fail(self, path: list[str | int], message: str, shown: list[str | int] | None = None) -> ConfigError:
+        """An error at the value at ``path``; the message names ``shown`` (default: ``path``)."""
         line, column = self.position(path)
-        where = _dotted(path)
+        where = _dotted(path if shown is None else shown)
         return ConfigError(f"{where}: {message}" if where else message, file=self.source, line=line, column=column)
 
     def normalize(
@@ -275,21 +357,44 @@ class _Reader:
         return out
 
 
-def _dotted(path: list[str | int]) -> str:
+def _dotted(path: Iterable[str | int]) -> str:
+    """``models[0].api_base``; a key that is not a plain word is quoted: ``headers['a b']``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part and part.isprintable() and not _NOT_PLAIN.search(part):
+            text += f".{part}" if text else part
+        else:
+            text += f"[{part!r}]"
     return text
 
 
+_NOT_PLAIN = re.compile(r"[\s.\[\]'\"]")
+
+
 def parse_config(text: str, source: str | None = None) -> Config:
-    """Validate config.json text. Raise :class:`ConfigError` pointing at the fault."""
+    """Validate config.json text. Raise :class:`ConfigError` pointing at the fault.
+
+    Nothing else escapes, whatever the text: every value is checked here, so nothing later
+    trips over one.
+    """
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the config is {len(text) / 2**20:.1f} MB; the most llamafile-ls reads is "
+            f"{MAX_CONFIG_BYTES // 2**20} MB, and a config needs a few kilobytes",
+            file=source,
+        )
     try:
-        data = jsonc.loads(text)
+        document = jsonc.parse(text, snake_case)
+    except jsonc.JsoncEmpty:
+        raise ConfigError(
+            f'the config is empty; it needs at least {{"models": [{_EXAMPLE_MODEL}]}}', file=source, line=1, column=1
+        ) from None
     except jsonc.JsoncSyntaxError as error:
-        raise ConfigError(f"invalid JSON: {error.message}", file=source, line=error.line, column=error.column) from None
-    reader = _Reader(text, source)
-    top = reader.normalize(data, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL)
+        raise ConfigError(error.message, file=source, line=error.line, column=error.column) from None
+    reader = _Reader(document, source)
+    top = reader.normalize(document.value, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL)
     raw_models = top.get("models")
     if raw_models is None:
         raise reader.fail(
@@ -298,11 +403,15 @@ def parse_config(text: str, source: str | None = None) -> Config:
         )
     if not isinstance(raw_models, list):
         raise reader.fail(["models"], f"expected a list of models, got {_describe(raw_models)}")
-    shared = {
-        key: reader.normalize(top[key], [key], _field_names(cls))
-        for key, cls in (("completion_options", CompletionOptions), ("request_options", RequestOptions))
-        if key in top
-    }
+    if "system_message" in top:
+        _structure(reader, top["system_message"], str | None, ["system_message"])
+    # The shared options are checked where they are written; a model's own keys win over them.
+    shared: dict[str, dict[str, Any]] = {}
+    for key, cls in _OPTIONS:
+        if key in top:
+            raw = reader.normalize(top[key], [key], _field_names(cls))
+            options = _check_options(reader, _structure(reader, raw, cls, [key]), [key], raw.keys())
+            shared[key] = {name: getattr(options, name) for name in raw}
     models: list[ModelConfig] = []
     for index, raw in enumerate(raw_models):
         path: list[str | int] = ["models", index]
@@ -316,12 +425,19 @@ def parse_config(text: str, source: str | None = None) -> Config:
             continue
         if "system_message" not in entry and "system_message" in top:
             entry["system_message"] = top["system_message"]
-        for key, cls in (("completion_options", CompletionOptions), ("request_options", RequestOptions)):
-            own = reader.normalize(entry[key], [*path, key], _field_names(cls)) if key in entry else {}
-            entry[key] = {**shared.get(key, {}), **own}
+        own: dict[str, Iterable[str]] = {}
+        for key, cls in _OPTIONS:
+            mine = reader.normalize(entry[key], [*path, key], _field_names(cls)) if key in entry else {}
+            own[key] = mine.keys()
+            entry[key] = {**shared.get(key, {}), **mine}
         if "title" not in entry and isinstance(entry.get("model"), str):
             entry["title"] = entry["model"]
-        models.append(_structure_model(reader, entry, path))
+        model = _structure_model(reader, entry, path)
+        model = _check_model(reader, model, path)
+        for key, _cls in _OPTIONS:
+            options = _check_options(reader, getattr(model, key), [*path, key], own[key])
+            model = attrs.evolve(model, **{key: options})
+        models.append(model)
     if not models:
         raise reader.fail(
             ["models"],
@@ -336,6 +452,7 @@ def parse_config(text: str, source: str | None = None) -> Config:
         warnings=tuple(reader.warnings),
         slash_commands=slash,
         custom_commands=custom,
+        local=tuple(reader.local),
     )
 
 
@@ -354,7 +471,8 @@ def _slash_commands(reader: _Reader, raw: Any) -> tuple[SlashCommand, ...]:
             offered = ", ".join(sorted(prompts.SLASH_COMMANDS))
             reader.warn([*path, "name"], f"slash command {name!r} is not one llamafile-ls offers ({offered}); ignored")
             continue
-        commands.append(SlashCommand(name, str(entry.get("description") or "")))
+        description = entry.get("description")
+        commands.append(SlashCommand(name, description if isinstance(description, str) else ""))
     return tuple(commands)
 
 
@@ -380,7 +498,7 @@ def _custom_commands(reader: _Reader, raw: Any) -> tuple[CustomCommand, ...]:
             continue
         try:
             command = _CONVERTER.structure({**entry, "name": name.strip("/ ")}, CustomCommand)
-            prompts.compile_template(prompts.custom_command_body(command.prompt), f"of {label}")
+            _compile(prompts.custom_command_body(command.prompt), f"of {label}")
         except TemplateError as error:
             reader.warn([*path, "prompt"], f"{error}; it is skipped")
             continue
@@ -392,11 +510,25 @@ def _custom_commands(reader: _Reader, raw: Any) -> tuple[CustomCommand, ...]:
     return tuple(commands)
 
 
-def _structure_model(reader: _Reader, entry: dict[str, Any], path: list[str | int]) -> ModelConfig:
+def _compile(source: str, label: str) -> None:
+    """Check a mustache template; whatever the template parser raises is a TemplateError."""
     try:
-        model = _CONVERTER.structure(entry, ModelConfig)
+        prompts.compile_template(source, label)
+    except TemplateError:
+        raise
+    except Exception as error:  # the parser failing on input it did not foresee
+        raise TemplateError(f"prompt template {label} does not parse ({type(error).__name__})") from None
+
+
+def _structure(reader: _Reader, raw: Any, cls: Any, path: list[str | int]) -> Any:
+    try:
+        return _CONVERTER.structure(raw, cls)
     except Exception as error:  # cattrs raises exception groups; report the first leaf
         raise _located(reader, error, path) from None
+
+
+def _structure_model(reader: _Reader, entry: dict[str, Any], path: list[str | int]) -> ModelConfig:
+    model: ModelConfig = _structure(reader, entry, ModelConfig, path)
     if model.template is not None and model.template not in prompts.TEMPLATE_NAMES:
         raise reader.fail(
             [*path, "template"],
@@ -404,7 +536,7 @@ def _structure_model(reader: _Reader, entry: dict[str, Any], path: list[str | in
         )
     for action, source in model.prompt_templates.items():
         try:
-            prompts.compile_template(source, f"{action!r} of model {model.title!r}")
+            _compile(source, f"{action!r} of model {model.title!r}")
         except TemplateError as error:
             raise reader.fail([*path, "prompt_templates", action], str(error)) from None
     return model
@@ -414,27 +546,31 @@ def _located(reader: _Reader, error: BaseException, path: list[str | int]) -> Co
     """Turn a cattrs exception (group) into a ConfigError at the first failing value."""
     leaf_path, leaf = _first_leaf(error, [])
     full = [*path, *leaf_path]
+    secret = bool(_SECRET_PARTS.intersection(full))
     if isinstance(leaf, KeyError):
         return reader.fail(full, "is required")
     if isinstance(leaf, _Invalid):
-        return reader.fail(full, str(leaf))
+        return reader.fail([*full, *leaf.at], leaf.message(secret))
     validator = _ATTRS_VALIDATOR.match(str(leaf))
     if isinstance(leaf, ValueError) and validator:  # "'max_tokens' must be >= 1: 0"
         name, rule, value = validator.groups()
-        return reader.fail([*full, name], f"must be {rule}, got {value}")
-    return reader.fail(full, cattrs.v.format_exception(leaf, None))
+        return reader.fail([*full, name], f"must be {rule}, got {value if len(value) <= 40 else value[:37] + '...'}")
+    if secret:
+        return reader.fail(full, "is not a value of the expected type")
+    return reader.fail(full, " ".join(cattrs.v.format_exception(leaf, None).split()))
 
 
 def _first_leaf(error: BaseException, path: list[str | int]) -> tuple[list[str | int], BaseException]:
-    for child in getattr(error, "exceptions", ()):  # cattrs' exception groups
-        step: list[str | int] = []
-        for note in getattr(child, "__notes__", []):
+    while True:
+        children = getattr(error, "exceptions", ())  # cattrs' exception groups
+        if not children:
+            return path, error
+        error = children[0]
+        for note in getattr(error, "__notes__", []):
             if isinstance(note, cattrs.AttributeValidationNote):
-                step = [note.name]
+                path = [*path, note.name]
             elif isinstance(note, cattrs.IterableValidationNote):
-                step = [note.index]
-        return _first_leaf(child, [*path, *step])
-    return path, error
+                path = [*path, note.index]
 
 
 def _check_unique_titles(reader: _Reader, models: list[ModelConfig]) -> None:
@@ -443,3 +579,155 @@ def _check_unique_titles(reader: _Reader, models: list[ModelConfig]) -> None:
         if model.title in seen:
             reader.warn(["models", index, "title"], f"title {model.title!r} is used twice; `--model` picks the first")
         seen.add(model.title)
+
+
+# --- the checks of values that are the right type -----------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_WHITESPACE = re.compile(r"\s")
+_HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HOST_NAME = re.compile(r"[A-Za-z0-9._~-]+")
+_PORT = re.compile(r"[0-9]*")
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "host"})  # a wrong one breaks every request
+
+
+def _check_model(reader: _Reader, model: ModelConfig, path: list[str | int]) -> ModelConfig:
+    problem = _url_problem(model.api_base, ("http", "https"), "http://localhost:8080")
+    if problem:
+        raise reader.fail([*path, "api_base"], problem)
+    if model.api_key is not None:
+        model = attrs.evolve(model, api_key=_check_api_key(reader, model.api_key, [*path, "api_key"]))
+    if model.llamafile_command is not None:
+        problem = _command_problem(model.llamafile_command)
+        if problem:
+            raise reader.fail([*path, "llamafile_command"], problem)
+    stop = model.llama_cpp_args.get("stop")
+    if stop is not None and not (isinstance(stop, str) or _is_list_of_strings(stop)):
+        raise reader.fail(
+            [*path, "llama_cpp_args", "stop"], f"expected a string or a list of strings, got {_describe(stop)}"
+        )
+    return model
+
+
+def _is_list_of_strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _check_options(reader: _Reader, options: Any, path: list[str | int], keys: Iterable[str]) -> Any:
+    """Check the keys of completion or request options written at ``path``."""
+    if not isinstance(options, RequestOptions):
+        return options  # completion options: their attrs validators said everything
+    keys = frozenset(keys)
+    if "proxy" in keys and options.proxy is not None:
+        problem = _url_problem(options.proxy, ("http", "https", "socks5", "socks5h"), "http://proxy:3128")
+        if problem:
+            raise reader.fail([*path, "proxy"], problem)
+        if options.proxy.lower().startswith("socks"):
+            where = [*path, "proxy"]
+            reader.local.append(LocalSetting("proxy", _dotted(where), options.proxy, *reader.position(where)))
+    if "headers" in keys:
+        headers = {
+            name: _check_header(reader, name, value, [*path, "headers"], index)
+            for index, (name, value) in enumerate(options.headers.items())
+        }
+        options = attrs.evolve(options, headers=headers)
+    if "ca_bundle_path" in keys and options.ca_bundle_path:
+        where = [*path, "ca_bundle_path"]
+        if "\0" in options.ca_bundle_path:
+            raise reader.fail(where, "contains a NUL character; it must be the path of a file")
+        reader.local.append(
+            LocalSetting("ca_bundle_path", _dotted(where), options.ca_bundle_path, *reader.position(where))
+        )
+    return options
+
+
+def _check_header(reader: _Reader, name: str, value: str, path: list[str | int], index: int) -> str:
+    if not _HTTP_TOKEN.fullmatch(name):
+        # The name is not shown either: a malformed one may be a pasted value.
+        raise reader.fail(
+            [*path, name],
+            f"the name of header #{index + 1} is not a valid HTTP header name: use only letters, digits "
+            "and !#$%&'*+-.^_`|~ (no spaces or colons), e.g. X-Team",
+            shown=path,
+        )
+    where = [*path, name]
+    if name.lower() in _FRAMING_HEADERS:
+        raise reader.fail(where, "this header is set for each request by the HTTP client itself; remove it")
+    if any(char in value for char in "\r\n\0"):
+        raise reader.fail(where, "the value contains a line break or a NUL character, which HTTP forbids")
+    if _CONTROL.search(value.replace("\t", " ")):
+        raise reader.fail(where, "the value contains a control character, which HTTP forbids")
+    if not value.isascii():
+        raise reader.fail(where, "the value contains a non-ASCII character; HTTP headers are ASCII")
+    trimmed = value.strip(" \t")
+    if trimmed != value:
+        reader.warn(where, "the value has spaces around it; they are trimmed")
+    return trimmed
+
+
+def _check_api_key(reader: _Reader, value: str, path: list[str | int]) -> str | None:
+    """An API key: one word of printable ASCII; a pasted newline around it is trimmed."""
+    trimmed = value.strip()
+    if trimmed != value:
+        if trimmed:
+            reader.warn(path, "has whitespace around it (a pasted newline?); it is trimmed")
+        else:
+            reader.warn(path, "is blank; no key is sent")
+            return None
+    if _WHITESPACE.search(trimmed):
+        raise reader.fail(path, "contains whitespace inside it; an API key is one word")
+    if _CONTROL.search(trimmed):
+        raise reader.fail(path, "contains a control character; an API key is printable ASCII")
+    if not trimmed.isascii():
+        raise reader.fail(path, "contains a non-ASCII character; an API key is printable ASCII")
+    return trimmed or None
+
+
+def _url_problem(url: str, schemes: tuple[str, ...], sample: str) -> str | None:
+    """What makes ``url`` unusable as a server's address, or None. Never quotes the URL,
+    which may hold a password."""
+    kinds = ", ".join(f"{scheme}://" for scheme in schemes[:-1]) + f" or {schemes[-1]}://"
+    example = f"e.g. {sample}"
+    if _CONTROL.search(url):
+        return "contains a control character (a line break, a tab or a NUL?); it must be a URL"
+    if _WHITESPACE.search(url):
+        return "contains whitespace; it must be a URL"
+    if not url.isascii():
+        return "contains a non-ASCII character; write an international host name in its xn-- form"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"is not a URL (an unclosed [ of an IPv6 address?); it must be an {kinds} URL, {example}"
+    if parts.scheme not in schemes or not url.lower().startswith(f"{parts.scheme}://"):
+        return f"must be an {kinds} URL, {example}"
+    if not parts.hostname:
+        return f"has no host name; {example}"
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        address, _, port = hostport[1:].partition("]")
+        port = port.removeprefix(":")
+        try:
+            ipaddress.IPv6Address(address.split("%", 1)[0])
+        except ValueError:
+            return f"has an invalid IPv6 address in brackets; {example}"
+    else:
+        host, _, port = hostport.partition(":")
+        if not _HOST_NAME.fullmatch(host):
+            return f"has a host name with a character a host name cannot have; {example}"
+    if not _PORT.fullmatch(port) or (port and not 1 <= int(port) <= 65535):
+        return f"has a port that is not a number from 1 to 65535; {example}"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return f"must not have a query (?) or a fragment (#); {example}"
+    return None
+
+
+def _command_problem(command: str) -> str | None:
+    if "\0" in command:
+        return "contains a NUL character, which no command can have"
+    try:
+        words = shlex.split(command)
+    except ValueError as error:
+        return f"cannot be split into arguments the way a shell would ({error}); check its quotes and backslashes"
+    if command and not words:
+        return "is blank; give the llamafile's path and arguments, e.g. /path/to/model.llamafile --server"
+    return None

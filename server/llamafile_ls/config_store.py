@@ -11,7 +11,7 @@ from pathlib import Path
 import attrs
 
 from llamafile_ls.config import Config, default_config, parse_config
-from llamafile_ls.config_file import resolve_path
+from llamafile_ls.config_file import check_local, default_path, read_config_text, resolve_path
 from llamafile_ls.errors import ConfigError
 
 
@@ -32,47 +32,59 @@ class ConfigStore:
         self.from_client = False  # the path came from the client's initializationOptions
         self.config: Config = default_config()
         self.error: ConfigError | None = None
+        self._path_error: ConfigError | None = None  # configPath cannot name a file
         self._stamp: tuple[int, int] | None = None  # (mtime_ns, size) of what was read
 
-    def configure(self, init_path: str | None) -> ConfigState:
-        """Set the path from LSP ``initializationOptions.configPath`` and load it."""
+    def configure(self, init_path: str | None, root: str | os.PathLike[str] | None = None) -> ConfigState:
+        """Set the path from LSP ``initializationOptions.configPath`` and load it.
+
+        ``root`` is the workspace folder (a path or a ``file:`` URI) that a relative
+        ``configPath`` is relative to. A relative one without a root is an error, and the
+        built-in default model stays in force.
+        """
         self._init_path = init_path
-        self.path, self.explicit = resolve_path(self._cli_path, init_path)
         self.from_client = bool(init_path) and not self._cli_path
         self._stamp = None
+        try:
+            self.path, self.explicit = resolve_path(self._cli_path, init_path, root)
+            self._path_error = None
+        except ConfigError as error:
+            self.path, self.explicit = default_path(), True  # a real path, for diagnostics
+            self._path_error = error
+            self.config = default_config()
         return self.refresh(force=True)
 
     def refresh(self, *, force: bool = False) -> ConfigState:
         """Reload if the file changed since it was read; cheap (one stat) when it did not."""
+        if self._path_error is not None:
+            self.error = self._path_error
+            return ConfigState(self.config, self.error, changed=force)
         stamp = _stamp(self.path)
         if stamp == self._stamp and not force:
             return ConfigState(self.config, self.error, changed=False)
         self._stamp = stamp
-        if stamp is None:
-            if self.explicit:
-                self.error = ConfigError(f"config file {self.path} does not exist")
-            else:
-                self.config, self.error = default_config(), None
-            return ConfigState(self.config, self.error, changed=True)
         try:
-            text = self.path.read_text(encoding="utf-8-sig")
-            self.config, self.error = parse_config(text, str(self.path)), None
+            text = read_config_text(self.path) if stamp is not None else None
+            if text is None:
+                if self.explicit:
+                    raise ConfigError(f"config file {self.path} does not exist")
+                self.config, self.error = default_config(), None
+            else:
+                self.config, self.error = check_local(parse_config(text, str(self.path))), None
         except ConfigError as error:
             self.error = error  # the last good config stays in force
-        except (OSError, UnicodeDecodeError) as error:
-            self.error = ConfigError(f"cannot read config file {self.path}: {error}")
         return ConfigState(self.config, self.error, changed=True)
 
     def is_config_file(self, path: str | os.PathLike[str]) -> bool:
         try:
             return Path(path).resolve() == self.path.resolve()
-        except OSError:
+        except (OSError, ValueError):
             return False
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         info = path.stat()
-    except OSError:
+    except (OSError, ValueError):
         return None
     return info.st_mtime_ns, info.st_size
