@@ -168,7 +168,11 @@ def fail(message: str, stream: TextIO | None = None) -> int:
     return 1
 
 
-def print_warnings(config: Config, stream: TextIO | None = None) -> None:
+def loaded(config: Config, stream: TextIO | None = None) -> None:
+    """A config was loaded: remember its secrets before anything is said, then say its warnings."""
+    from llamafile_ls.redaction import remember
+
+    remember(config)
     for problem in config.warnings:
         where = ":".join(str(p) for p in (config.source, problem.line) if p is not None)
         print(f"llamafile-ls: warning: {where}: {problem.message}", file=stream or sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from llamafile_ls.cli import fail, print_warnings
+from llamafile_ls.cli import fail, loaded
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LlamafileLsError, ServerUnreachable
 
@@ -31,7 +31,7 @@ async def _check(config_path: str | None) -> int:
         _say(f"config: no file at {path}; using the built-in default model (a llamafile at localhost:8080)")
     else:
         _say(f"config: {config.source} is valid ({len(config.models)} models)")
-    print_warnings(config, sys.stdout)
+    loaded(config, sys.stdout)
     problems = 0
     for index, model in enumerate(config.models):
         family = prompts.family_for(model.template, model.model, model.title)

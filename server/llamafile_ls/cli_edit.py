@@ -20,7 +20,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from llamafile_ls.cli import fail, print_warnings
+from llamafile_ls.cli import fail, loaded
 from llamafile_ls.errors import LlamafileLsError
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
     from llamafile_ls.llamafile import LlamafileProvider
 
     config = load_config(config_path)
-    print_warnings(config)
+    loaded(config)
     model = config.model(args.model)
     name: str = args.file
     read = _read_file(name)
