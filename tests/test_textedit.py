@@ -103,3 +103,63 @@ def test_edits_rewrite_exactly_the_selection_and_leave_the_rest_byte_identical(
     result = textedit.apply_edits(text, textedit.line_edits(selection, code))
     expected = "".join(line + eol for line in before + new + after)
     assert result == expected
+
+
+_LINES = st.lists(st.sampled_from(["}\n", "\n", "a\n", "b\n", "x = 1\n", "    pass\n"]), max_size=30)
+
+
+@given(old=_LINES, new=_LINES)
+def test_line_changes_describe_a_diff_that_turns_old_into_new(old: list[str], new: list[str]) -> None:
+    """Between the changes, old and new agree line for line; the counts add up; and the
+    distance is no more than a trivial diff's."""
+    changes = textedit.line_changes(old, new, 100)
+    assert changes is not None
+    x = y = 0
+    for first, end, inserted in changes:
+        assert first >= x
+        assert old[x:first] == new[y : y + first - x]
+        y += first - x + inserted
+        x = end
+    assert old[x:] == new[y:]
+    distance = sum(end - first + inserted for first, end, inserted in changes)
+    assert distance <= len(old) + len(new)
+
+
+def test_line_changes_give_up_beyond_the_distance() -> None:
+    assert textedit.line_changes(["a\n"] * 10, ["b\n"] * 10, 5) is None
+    assert textedit.line_changes(["a\n"] * 10, ["a\n"] * 10, 0) == []
+
+
+@given(
+    above=st.lists(st.sampled_from(["}\n", "\n", "x\n"]), max_size=12),
+    below=st.lists(st.sampled_from(["}\n", "\n", "x\n"]), max_size=12),
+    typed_above=st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["}\n", "\n", "typed\n", ""])), max_size=4),
+    typed_below=st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["}\n", "\n", "typed\n", ""])), max_size=4),
+)
+def test_an_edit_rebased_past_typing_above_and_below_lands_on_its_lines(
+    above: list[str], below: list[str], typed_above: list[tuple[int, str]], typed_below: list[tuple[int, str]]
+) -> None:
+    """Lines inserted or deleted above and below the selection (repeated lines included):
+    the edit still replaces exactly the selected lines, and the user's lines stay."""
+    selected = ["def f():\n", "    return 1\n"]
+    old_text = "".join([*above, *selected, *below])
+    selection = textedit.select_lines(old_text, len(above), len(above) + len(selected))
+    edits = textedit.line_edits(selection, "def f():\n    return 2")
+
+    def typed(lines: list[str], changes: list[tuple[int, str]]) -> list[str]:
+        lines = list(lines)
+        for where, text in changes:
+            index = where % (len(lines) + 1)
+            if text:
+                lines.insert(index, text)
+            elif index < len(lines):
+                del lines[index]
+        return lines
+
+    new_above, new_below = typed(above, typed_above), typed(below, typed_below)
+    new_text = "".join([*new_above, *selected, *new_below])
+    moved = textedit.rebase_edits(old_text, new_text, selection, edits)
+    assert moved is not None
+    result = textedit.apply_edits(new_text, moved)
+    # The diff may pair a repeated line with another copy of itself; what counts is the text.
+    assert result == "".join([*new_above, "def f():\n", "    return 2\n", *new_below])

@@ -259,6 +259,66 @@ def apply_edits(text: str, edits: tuple[TextEdit, ...] | list[TextEdit]) -> str:
     return out
 
 
+# How many lines the user may change while the model answers before an edit is no longer
+# placed: the diff below costs (lines in the file) × (lines changed).
+_MAX_REBASE_DISTANCE = 4000
+
+
+def line_changes(old: list[str], new: list[str], max_distance: int) -> list[tuple[int, int, int]] | None:
+    """The lines that differ, as ``(first, end, inserted)``: ``old[first:end]`` was replaced by
+    ``inserted`` lines. Myers' O(ND) diff: fast when few lines changed, however many lines
+    repeat (SequenceMatcher took a minute on 40,000 lines of braces and blank lines).
+    None when more than ``max_distance`` lines were deleted or inserted."""
+    n, m = len(old), len(new)
+    offset = max_distance + 1
+    frontier = [0] * (2 * offset + 1)  # furthest x reached on each diagonal k = x - y
+    trace: list[list[int]] = []
+    found = None
+    for distance in range(max_distance + 1):
+        trace.append(frontier[offset - distance - 1 : offset + distance + 2])
+        for k in range(-distance, distance + 1, 2):
+            if k == -distance or (k != distance and frontier[offset + k - 1] < frontier[offset + k + 1]):
+                x = frontier[offset + k + 1]  # down: a line of new inserted
+            else:
+                x = frontier[offset + k - 1] + 1  # right: a line of old deleted
+            y = x - k
+            while x < n and y < m and old[x] == new[y]:
+                x, y = x + 1, y + 1
+            frontier[offset + k] = x
+            if x >= n and y >= m:
+                found = distance
+                break
+        if found is not None:
+            break
+    if found is None:
+        return None
+    # Walk back from the end, collecting single-line insertions and deletions.
+    steps: list[tuple[int, int]] = []  # (old index, +1 inserted before it / -1 deleted)
+    x, y = n, m
+    for distance in range(found, 0, -1):
+        saved = trace[distance]  # the frontier before this step, diagonals -distance-1 … distance+1
+
+        def reach(k: int, saved: list[int] = saved, distance: int = distance) -> int:
+            return saved[k + distance + 1]
+
+        k = x - y
+        down = k == -distance or (k != distance and reach(k - 1) < reach(k + 1))
+        previous_k = k + 1 if down else k - 1
+        previous_x = reach(previous_k)
+        previous_y = previous_x - previous_k
+        steps.append((previous_x, 1) if down else (previous_x, -1))
+        x, y = previous_x, previous_y
+    changes: list[tuple[int, int, int]] = []
+    for index, kind in reversed(steps):
+        first, end = (index, index) if kind == 1 else (index, index + 1)
+        if changes and changes[-1][1] == first:  # join touching changes into one block
+            last_first, _last_end, inserted = changes[-1]
+            changes[-1] = (last_first, end, inserted + (kind == 1))
+        else:
+            changes.append((first, end, int(kind == 1)))
+    return changes
+
+
 def rebase_edits(
     old_text: str, new_text: str, selection: Selection, edits: tuple[TextEdit, ...]
 ) -> tuple[TextEdit, ...] | None:
@@ -279,14 +339,14 @@ def rebase_edits(
     tail = 0
     while tail < limit - head and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
         tail += 1
-    matcher = difflib.SequenceMatcher(None, old[head : len(old) - tail], new[head : len(new) - tail], autojunk=False)
+    changes = line_changes(old[head : len(old) - tail], new[head : len(new) - tail], _MAX_REBASE_DISTANCE)
+    if changes is None:
+        return None  # rewritten wholesale meanwhile (a formatter, a paste): not safe to place
     shift = 0
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            continue
+    for i1, i2, inserted in changes:
         i1, i2 = i1 + head, i2 + head
         if i2 <= start:
-            shift += (j2 - j1) - (i2 - i1)  # wholly above the selection: moves it
+            shift += inserted - (i2 - i1)  # wholly above the selection: moves it
         elif i1 >= end:
             continue  # wholly below: no effect
         else:

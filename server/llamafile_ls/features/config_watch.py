@@ -107,7 +107,9 @@ def register(server: LlamafileLanguageServer) -> None:
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < 1e6:
             ls.apply_edit_timeout = float(timeout)
         path = config_path if isinstance(config_path, str) and config_path else None
-        ls.config_state = ls.configs.configure(path)
+        folders = params.workspace_folders or []
+        root = params.root_uri or params.root_path or (folders[0].uri if folders else None)
+        ls.config_state = ls.configs.configure(path, root)  # a relative configPath is relative to it
 
     @server.feature(types.INITIALIZED)
     async def on_initialized(ls: LlamafileLanguageServer, _params: types.InitializedParams) -> None:
