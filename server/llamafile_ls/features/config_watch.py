@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from llamafile_ls.config import Config
+from llamafile_ls.config import Config, default_config
 from llamafile_ls.config_store import ConfigState
 from llamafile_ls.errors import ConfigError
 from llamafile_ls.redaction import remember
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from llamafile_ls.server import LlamafileLanguageServer
 
 _WATCHER_ID = "llamafile-ls-config-watcher"
+logger = logging.getLogger(__name__)
 
 
 def current_config(server: LlamafileLanguageServer) -> Config:
@@ -109,7 +111,13 @@ def register(server: LlamafileLanguageServer) -> None:
         path = config_path if isinstance(config_path, str) and config_path else None
         folders = params.workspace_folders or []
         root = params.root_uri or params.root_path or (folders[0].uri if folders else None)
-        ls.config_state = ls.configs.configure(path, root)  # a relative configPath is relative to it
+        try:
+            ls.config_state = ls.configs.configure(path, root)  # a relative configPath is relative to it
+        except Exception as error:  # never fail initialize: the editor could not start the server at all
+            logger.error("could not load the config: %s", error, exc_info=error)
+            ls.config_state = ConfigState(
+                default_config(), ConfigError(f"the config could not be loaded: {error}"), True
+            )
 
     @server.feature(types.INITIALIZED)
     async def on_initialized(ls: LlamafileLanguageServer, _params: types.InitializedParams) -> None:

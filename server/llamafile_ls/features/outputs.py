@@ -27,9 +27,15 @@ def answers_directory() -> Path:
 
 
 async def deliver(server: LlamafileLanguageServer, action: Action, request: EditRequest, text: str) -> dict[str, Any]:
-    if action.output == "file":
-        return await _new_test_file(server, request, text)
-    return await _document(server, action, request, text)
+    try:
+        if action.output == "file":
+            return await _new_test_file(server, request, text)
+        return await _document(server, action, request, text)
+    except OSError as error:  # a folder made read-only, a disk full, a path gone meanwhile
+        where = f" {error.filename}" if error.filename else ""
+        raise LlamafileLsError(
+            f"/{action.name}: cannot write{where}: {error.strerror or type(error).__name__}; nothing was changed"
+        ) from None
 
 
 async def _new_test_file(server: LlamafileLanguageServer, request: EditRequest, text: str) -> dict[str, Any]:
