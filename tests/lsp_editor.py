@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Union
 
@@ -79,6 +79,7 @@ class Editor:
             return self._apply_edit(params)
 
         client.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
+        self._answer_at_once = client.protocol.fm.features[types.WORKSPACE_APPLY_EDIT]
         self.registrations: list[types.Registration] = []
 
         def register_capability(params: types.RegistrationParams) -> None:
@@ -96,6 +97,39 @@ class Editor:
             )
         )
         return uri
+
+    def open_uri(self, uri: str, text: str, language_id: str = "python", version: int = 1) -> str:
+        """didOpen of any URI (``untitled:``, a second didOpen of an open one …)."""
+        self.docs[uri] = (version, text)
+        self.client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                types.TextDocumentItem(uri=uri, language_id=language_id, version=version, text=text)
+            )
+        )
+        return uri
+
+    def close(self, uri: str) -> None:
+        """didClose; the last text stays in ``docs`` to be compared."""
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+        )
+
+    def hold_applies(self, hook: Callable[[types.ApplyWorkspaceEditParams], Awaitable[None]] | None) -> None:
+        """Make each workspace/applyEdit await ``hook`` before it is applied: a slow editor, a
+        person at a preview, or (a hook that never returns) an editor that never answers, like
+        Vim's ALE. A $/cancelRequest from the server cancels a held request, which then applies
+        nothing. None answers at once again, as by default."""
+        features = self.client.protocol.fm.features
+        if hook is None:
+            features[types.WORKSPACE_APPLY_EDIT] = self._answer_at_once
+            return
+        wait = hook
+
+        async def held(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            await wait(params)
+            return self._apply_edit(params)
+
+        features[types.WORKSPACE_APPLY_EDIT] = held
 
     def text(self, uri: str) -> str:
         return self.docs[uri][1]

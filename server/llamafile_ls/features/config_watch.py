@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,14 +101,28 @@ def register(server: LlamafileLanguageServer) -> None:
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: LlamafileLanguageServer, params: types.InitializeParams) -> None:
         options: Any = params.initialization_options
+
+        def ignored(name: str, value: Any, wanted: str) -> None:  # said, not silently dropped
+            shown = json.dumps(value, default=str)
+            shown = shown if len(shown) <= 60 else shown[:59] + "…"
+            ls.show(f"{name} must be {wanted}, not {shown}; it is ignored", types.MessageType.Warning)
+
+        if options is not None and not isinstance(options, dict):
+            ignored("initializationOptions", options, "an object")
         options = options if isinstance(options, dict) else {}
         config_path = options.get("configPath")
         model = options.get("model")
         if isinstance(model, str) and model:
             ls.selected_model = model
+        elif model is not None and not isinstance(model, str):
+            ignored("initializationOptions.model", model, "a model title (a string)")
         timeout = options.get("applyEditTimeout")
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < 1e6:
             ls.apply_edit_timeout = float(timeout)
+        elif timeout is not None:
+            ignored("initializationOptions.applyEditTimeout", timeout, "a number of seconds above 0")
+        if config_path is not None and not isinstance(config_path, str):
+            ignored("initializationOptions.configPath", config_path, "a path (a string)")
         path = config_path if isinstance(config_path, str) and config_path else None
         folders = params.workspace_folders or []
         root = params.root_uri or params.root_path or (folders[0].uri if folders else None)

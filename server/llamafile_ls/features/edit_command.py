@@ -10,7 +10,9 @@ dropped (with a reason) when they were. Cancelling stops the model at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -198,9 +200,17 @@ async def run_action(
         label = arguments.instruction if action.name == "edit" else f"/{action.name}"
         if arguments.preview:
             progress.report("waiting for your review in the preview", force=True)
-        applied, reason = await apply_edits(
-            server, arguments.uri, snapshot, version, selection, result.edits, label, arguments.preview
+        applying = asyncio.ensure_future(
+            apply_edits(server, arguments.uri, snapshot, version, selection, result.edits, label, arguments.preview)
         )
+        progress.watch(applying)  # the cancel button withdraws an edit the editor still holds
+        try:
+            applied, reason = await applying
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            if progress.cancelled_by_user and not _cancelling():
+                return {"applied": False, "reason": "cancelled"}
+            raise
         outcome = "applied" if applied else "not applied"
         if not applied:
             server.show(reason, types.MessageType.Warning)
@@ -274,9 +284,18 @@ async def apply_edits(
                 label=f"llamafile: {label}",
             )
             limit = PREVIEW_TIMEOUT if preview else _apply_timeout(server)
+            request_id = f"llamafile-apply-{uuid.uuid4()}"
+            pending = server.protocol.send_request_async(types.WORKSPACE_APPLY_EDIT, params, msg_id=request_id)
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())  # read, even if late
             try:
                 # Shielded: a late answer must find its request still there, not a cancelled one.
-                response = await asyncio.wait_for(asyncio.shield(server.workspace_apply_edit_async(params)), limit)
+                response = await asyncio.wait_for(asyncio.shield(pending), limit)
+            except asyncio.CancelledError:
+                if _was_applied(pending):
+                    return True, ""  # applied just as the cancel came: the answer must say so
+                # Cancelled while the editor holds the edit (a preview, a slow editor): withdraw it.
+                server.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
+                raise
             except asyncio.TimeoutError:
                 return False, (
                     f"the editor did not answer the request to apply the edit within {limit:g} s; it may not "
@@ -286,7 +305,8 @@ async def apply_edits(
                 return False, f"the editor failed to apply the edit: {error}"
             if response.applied:
                 # The next edit must be moved onto this one: let the editor's didChange arrive.
-                await _version_change(server, uri, current_version, _SETTLE)
+                with contextlib.suppress(asyncio.CancelledError):  # too late to cancel: it is applied
+                    await _version_change(server, uri, current_version, _SETTLE)
                 return True, ""
             if await _version_change(server, uri, current_version, 0.5):
                 continue  # the user typed in between: move the edit onto what they have now
@@ -295,6 +315,12 @@ async def apply_edits(
             reason = response.failure_reason or "no reason given"
             return False, f"the editor refused the edit: {reason}"
     return False, "the document kept changing while the edit was applied; nothing was applied"
+
+
+def _was_applied(answer: asyncio.Future[Any]) -> bool:
+    if not answer.done() or answer.cancelled() or answer.exception() is not None:
+        return False
+    return bool(getattr(answer.result(), "applied", False))
 
 
 def _apply_timeout(server: LlamafileLanguageServer) -> float:

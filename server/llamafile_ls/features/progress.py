@@ -21,6 +21,7 @@ class RequestProgress:
         self.token = token
         self.title = title
         self.cancelled_by_user = False
+        self._target: asyncio.Task[object] | None = None  # what the cancel button cancels
         self._last_report = 0.0
 
     async def begin(self, message: str, on_cancel: asyncio.Task[object] | None = None) -> None:
@@ -38,12 +39,22 @@ class RequestProgress:
             self.token = token
         progress.begin(self.token, types.WorkDoneProgressBegin(title=self.title, message=message, cancellable=True))
         if on_cancel is not None:
+            self._target = on_cancel
             cancel = progress.tokens.get(self.token)
             if cancel is not None:
-                cancel.add_done_callback(lambda future: self._cancel(future.cancelled(), on_cancel))
+                cancel.add_done_callback(lambda future: self._cancel(future.cancelled()))
 
-    def _cancel(self, cancelled: bool, task: asyncio.Task[object]) -> None:
-        if cancelled and not task.done():
+    def watch(self, task: asyncio.Task[object]) -> None:
+        """From now on the cancel button cancels ``task``: the request's next step (applying
+        the edit), so that a cancel while the editor holds the edit still withdraws it."""
+        self._target = task
+        cancel = self.server.work_done_progress.tokens.get(self.token) if self.token is not None else None
+        if cancel is not None and cancel.cancelled():  # pressed between the two steps
+            self._cancel(True)
+
+    def _cancel(self, cancelled: bool) -> None:
+        task = self._target
+        if cancelled and task is not None and not task.done():
             self.cancelled_by_user = True
             task.cancel()
 
