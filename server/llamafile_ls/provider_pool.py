@@ -1,13 +1,14 @@
 """One provider (one HTTP connection pool) per model, shared by concurrent requests.
 
 When the config changes a model's settings, new requests get a new provider; the old one
-is closed once its last request is done, so a reload never breaks an answer mid-stream.
+(or the one of a model gone from the config) is closed once its last request is done, so
+a reload never breaks an answer mid-stream.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import TYPE_CHECKING
 
 from llamafile_ls.config import ModelConfig
@@ -39,6 +40,12 @@ class ProviderPool:
         finally:
             self._users[id(provider)] -= 1
             await self._close_retired()
+
+    def keep_only(self, titles: Collection[str]) -> None:
+        """Models gone from the config (removed, renamed) go as changed ones do: closed once
+        their last request is done. Kept by title, they stayed open for good."""
+        for title in [title for title in self._providers if title not in titles]:
+            self._retired.append(self._providers.pop(title)[1])
 
     async def _close_retired(self) -> None:
         idle = [p for p in self._retired if self._users.get(id(p), 0) == 0]

@@ -4,6 +4,8 @@ each feature lives in its own module under :mod:`llamafile_ls.features`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import logging
 from typing import Any
@@ -55,6 +57,31 @@ class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as 
             raise JsonRpcInvalidParams.of(ValueError(f"unknown command {params.command!r}"))
         work_done_token.set(params.work_done_token)
         return await handler(*(params.arguments or []))
+
+    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
+        """pygls files the future of every handler it runs under its message id, and only a
+        request's answer takes it out again: a notification's (didOpen, didChange, didClose,
+        under a made-up id) stayed for good, about 1 KB for each. Out once done, whatever ran."""
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        future = self._request_futures.get(msg_id)
+        if future is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        def forget(done: Any) -> None:
+            # On the loop, after this callback: it may run in a worker thread, or while pygls
+            # walks the futures to cancel them at shutdown.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is kept anyway
+                loop.call_soon_threadsafe(self._forget_future, msg_id, done)
+
+        future.add_done_callback(forget)
+
+    def _forget_future(self, msg_id: Any, future: Any) -> None:
+        if self._request_futures.get(msg_id) is future:  # not a later request that reused the id
+            del self._request_futures[msg_id]
 
     def notify(self, method: str, params: Any | None = None) -> None:
         """Every message to the user passes the redactor here, whatever sent it."""

@@ -35,6 +35,7 @@ def current_config(server: LlamafileLanguageServer) -> Config:
 def report(server: LlamafileLanguageServer, state: ConfigState) -> None:
     """Publish the file's diagnostics; show a broken config once; remember secrets."""
     remember(state.config)  # before anything about it is said
+    server.providers.keep_only({model.title for model in state.config.models})
     path = server.configs.path
     diagnostics = _warnings(state.config)
     if state.config.source is None or Path(state.config.source) != path:
