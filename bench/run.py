@@ -342,6 +342,16 @@ async def context_budget(server: LlamaServer, runs: int) -> Row:
             "prompt_tokens": prepared.fitted.tokens, "lines_kept": prepared.fitted.prefix_lines + prepared.fitted.suffix_lines}  # fmt: skip
 
 
+# --- 7. soak: bench/soak.py ----------------------------------------------------------------------
+
+
+async def soak_section(work: Path, server: LlamaServer, edits: int) -> Row:
+    from bench.soak import soak
+
+    (work / "soak").mkdir()
+    return await soak(work / "soak", server, edits)
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 
@@ -366,6 +376,10 @@ def table(results: Row) -> str:
         ("prompt for 20,000 lines, ctx 8192, with /tokenize (ms)", f"{b['with_tokenize_ms']['p50']:.1f}", f"{b['with_tokenize_ms']['min']:.1f}–{b['with_tokenize_ms']['max']:.1f}", ""),
         ("  same with the estimate only (ms)", f"{b['estimate_only_ms']['p50']:.1f}", f"{b['estimate_only_ms']['min']:.1f}–{b['estimate_only_ms']['max']:.1f}", ""),
     ]  # fmt: skip
+    if "soak" in results:  # 7. the soak
+        from bench.soak import table_rows
+
+        rows += table_rows(results["soak"])
     lines = ["| measure | median | range | goal |", "|---|---|---|---|"]
     lines += [f"| {name} | {median} | {spread} | {goal} |" for name, median, spread, goal in rows]
     return "\n".join(lines)
@@ -395,6 +409,7 @@ async def main_async(args: argparse.Namespace) -> Row:
                 ("cancel", lambda: cancellation(work, server, runs)),
                 ("concurrency", lambda: concurrency(work, server, runs)),
                 ("budget", lambda: context_budget(server, runs)),
+                ("soak", lambda: soak_section(work, server, 60 if args.quick else 1000)),
             ]
             for name, step in steps:
                 if args.only and name not in args.only:
