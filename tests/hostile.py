@@ -69,6 +69,7 @@ class HostileServer:
         self.scripts: dict[str, Script] = {}
         self.seen: list[Seen] = []
         self.hangups = 0  # connections the client closed while a script was still playing
+        self.connections = 0  # connections the client opened
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
@@ -107,6 +108,7 @@ class HostileServer:
         self._thread.join(5)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         try:
             while True:
                 raw_head = await reader.readuntil(b"\r\n\r\n")

@@ -176,3 +176,22 @@ async def test_a_lone_surrogate_in_the_document_is_sent_as_an_escape_not_a_crash
     assert json.loads(bodies[0])["prompt"] == "a \ud800 b é"
     assert await collect(provider, "plain é") == "ok"
     assert "é".encode() in bodies[1]  # the common case stays compact UTF-8
+
+
+async def test_one_connection_serves_edit_after_edit() -> None:
+    """The end of each answer is read, so the connection goes back to the pool: against a
+    remote HTTPS server, no TLS handshake per edit."""
+    from tests.hostile import HostileServer, answer
+
+    server = HostileServer().start()
+    try:
+        server.play("/completion", answer("a", "b"))
+        provider = LlamafileProvider(ModelConfig(title="m", api_base=server.url))
+        try:
+            for _ in range(3):
+                assert await collect(provider) == "ab"
+        finally:
+            await provider.aclose()
+        assert server.connections == 1
+    finally:
+        server.stop()

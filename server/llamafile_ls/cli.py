@@ -99,8 +99,7 @@ def _run(args: argparse.Namespace, config_path: str | None) -> int:
         return run_check_command(config_path)
     from llamafile_ls.server import serve
 
-    serve(config_path=config_path, tcp=args.tcp, host=args.host, port=args.port)
-    return 0
+    return serve(config_path=config_path, tcp=args.tcp, host=args.host, port=args.port)
 
 
 def crashed(error: BaseException) -> int:

@@ -12,7 +12,7 @@ import contextlib
 import json
 import re
 import ssl
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -35,6 +35,8 @@ _T = TypeVar("_T")
 # A server that streams past max_tokens is cut off here: chunks are about one token each,
 # and no real token is longer than this many characters on average.
 _TOKEN_SLACK = 8
+_DRAIN_LIMIT = 64 * 1024
+_DRAIN_SECONDS = 0.25
 _CHARS_PER_TOKEN = 64
 
 _SAMPLING = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty")
@@ -137,6 +139,7 @@ class LlamafileProvider:
                             deadline = loop.time() + timeout
                         yield chunk
                         if parser.finished:
+                            await _drain(pieces)
                             return
                         if received > max_tokens + _TOKEN_SLACK or characters > _CHARS_PER_TOKEN * max_tokens + 4096:
                             yield Chunk("", stop=True, stop_type="limit")  # the server ignored n_predict
@@ -348,6 +351,23 @@ def _html_title(text: str, content_type: str) -> str | None:
         return None
     match = _HTML_TITLE.search(text)
     return _clip(" ".join(match.group(1).split()), 80) if match else ""
+
+
+async def _drain(pieces: AsyncIterator[bytes]) -> None:
+    """Read what follows the last event (the end of the chunked body, a few bytes) so the
+    connection goes back to the pool for the next edit, rather than being closed: against a
+    remote HTTPS server that saves a TLS handshake per edit. Bounded, for a server that keeps
+    talking."""
+
+    async def rest() -> None:
+        read = 0
+        async for data in pieces:
+            read += len(data)
+            if read > _DRAIN_LIMIT:
+                return
+
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(rest(), _DRAIN_SECONDS)
 
 
 def _tokens(count: int) -> str:

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol.language_server import lsp_method
 
@@ -83,6 +83,29 @@ class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as 
         if self._request_futures.get(msg_id) is future:  # not a later request that reused the id
             del self._request_futures[msg_id]
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """A request whose params do not parse is answered InvalidParams; pygls only logged
+        it, and the client waited for an answer for ever."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                reason = f"the params of {data['method']!r} are not as the protocol defines them"
+                self._send_response(data["id"], error=types.ResponseError(code=error.code, message=reason))
+                return _Answered()
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, _Answered):
+            return
+        method = getattr(message, "method", None)
+        if self._shutdown and method is not None and method != types.EXIT and hasattr(message, "id"):
+            # The spec: after shutdown a request is answered InvalidRequest, not left hanging.
+            error = types.ResponseError(code=types.ErrorCodes.InvalidRequest, message="the server is shutting down")
+            self._send_response(message.id, error=error)
+            return
+        super().handle_message(message)
+
     def notify(self, method: str, params: Any | None = None) -> None:
         """Every message to the user passes the redactor here, whatever sent it."""
         if method in _MESSAGES and params is not None and SECRETS:
@@ -107,6 +130,10 @@ class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as 
                 message = f"llamafile-ls internal error ({message}); details in the server's log"
             error = types.ResponseError(code=error.code, message=message)
         super()._send_response(msg_id, result, error)
+
+
+class _Answered:
+    """A message already answered while it was read (its params did not parse)."""
 
 
 class LlamafileLanguageServer(LanguageServer):
@@ -142,6 +169,9 @@ class LlamafileLanguageServer(LanguageServer):
         sending is only logged: reporting it would send again, and fail again."""
         from pygls.exceptions import FeatureNotificationError
 
+        if isinstance(error, JsonRpcException) and error.code != _INTERNAL_ERROR:
+            logger.info("answered an error: %s", error)  # the client's mistake, told in the answer
+            return
         logger.error("internal error: %s", error, exc_info=error)
         if source is not FeatureNotificationError or self._reporting:
             return
@@ -167,7 +197,9 @@ def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
     return server
 
 
-def serve(config_path: str | None = None, *, tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> None:
+def serve(config_path: str | None = None, *, tcp: bool = False, host: str = "127.0.0.1", port: int = 2087) -> int:
+    """Serve until the client says exit; the exit code says whether it said shutdown first
+    (LSP: 0 after shutdown, 1 when the editor went away without it)."""
     logging.basicConfig(level=logging.WARNING)
     for handler in logging.getLogger().handlers:  # the log passes the redactor too
         handler.setFormatter(RedactingFormatter("llamafile-ls: %(levelname)s %(name)s: %(message)s"))
@@ -179,3 +211,4 @@ def serve(config_path: str | None = None, *, tcp: bool = False, host: str = "127
         server.start_tcp(host, port)
     else:
         server.start_io()
+    return 0 if server.protocol._shutdown else 1

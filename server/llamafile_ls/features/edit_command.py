@@ -22,7 +22,7 @@ from pygls.exceptions import JsonRpcException
 from llamafile_ls.errors import LlamafileLsError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from pygls.workspace import TextDocument
 
@@ -247,7 +247,23 @@ APPLY_TIMEOUT = 30.0
 PREVIEW_TIMEOUT = 900.0
 _SETTLE = 2.0  # seconds to wait for the didChange of an applied edit before the next one
 _MAX_REBASES = 200
-_apply_locks: dict[str, asyncio.Lock] = {}
+_apply_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # uri -> (its lock, edits holding or awaiting it)
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(uri: str) -> AsyncIterator[None]:
+    """Edits of one document, one after the other; the lock goes when no edit needs it."""
+    lock, users = _apply_locks.get(uri, (asyncio.Lock(), 0))
+    _apply_locks[uri] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _apply_locks[uri]
+        if users == 1:
+            del _apply_locks[uri]
+        else:
+            _apply_locks[uri] = (lock, users - 1)
 
 
 async def apply_edits(
@@ -269,8 +285,7 @@ async def apply_edits(
     """
     from llamafile_ls import textedit
 
-    lock = _apply_locks.setdefault(uri, asyncio.Lock())
-    async with lock:
+    async with _one_at_a_time(uri):
         for _attempt in range(_MAX_REBASES):
             document = open_document(server, uri)
             if document is None:
