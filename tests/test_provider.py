@@ -3,8 +3,9 @@ closed port (a real refused connection). The real-server tier proves the same on
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -193,5 +194,42 @@ async def test_one_connection_serves_edit_after_edit() -> None:
         finally:
             await provider.aclose()
         assert server.connections == 1
+    finally:
+        server.stop()
+
+
+async def test_a_cancel_always_stops_a_fast_stream() -> None:
+    """A model that streams as fast as it can: each cancel must end the read and close the
+    connection, never be swallowed by a read that completed at the same moment (it was,
+    with asyncio.wait_for before 3.12, and the Cancel button in VS Code did nothing)."""
+    from tests.hostile import HostileServer, event, head
+
+    def flood(_seen: object) -> Iterator[object]:
+        yield head()
+        while True:
+            yield event({"content": "x", "stop": False})
+
+    server = HostileServer().start()
+    try:
+        server.play("/completion", flood)
+        model = ModelConfig(title="m", api_base=server.url, completion_options=CompletionOptions(max_tokens=10**7))
+        provider = LlamafileProvider(model)
+        try:
+            for attempt in range(15):
+                got = 0
+
+                async def consume() -> None:
+                    nonlocal got
+                    async for chunk in provider.stream("p"):
+                        got += len(chunk.content)
+
+                task = asyncio.ensure_future(consume())
+                while got < 200:
+                    await asyncio.sleep(0.001)
+                task.cancel()
+                done, _pending = await asyncio.wait({task}, timeout=3)
+                assert done and task.cancelled(), f"attempt {attempt}: the cancel was swallowed"
+        finally:
+            await provider.aclose()
     finally:
         server.stop()

@@ -122,10 +122,10 @@ class LlamafileProvider:
                 pieces = response.aiter_bytes()
                 while True:  # pieces is closed with the response
                     try:
-                        data = await asyncio.wait_for(pieces.__anext__(), max(deadline - loop.time(), 0.0))
+                        data = await _next_piece(pieces, deadline)
                     except StopAsyncIteration:
                         break
-                    except (asyncio.TimeoutError, httpx.TimeoutException):
+                    except (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException):
                         raise self._stalled(received) from None
                     for line in reader.feed(data):
                         chunk = parser.feed(line)
@@ -353,21 +353,36 @@ def _html_title(text: str, content_type: str) -> str | None:
     return _clip(" ".join(match.group(1).split()), 80) if match else ""
 
 
+# Python 3.11+: a deadline on one read without a task per read. asyncio.wait_for would do on
+# 3.10 too, but before 3.12 it swallows a cancel that arrives as the read completes — with a
+# model streaming fast, the editor's Cancel was lost and llama.cpp went on generating.
+_timeout_at: Callable[[float | None], Any] | None = getattr(asyncio, "timeout_at", None)
+
+
+async def _next_piece(pieces: AsyncIterator[bytes], deadline: float) -> bytes:
+    """The next piece of the body, or TimeoutError at ``deadline`` (on 3.10 the read timeout
+    of httpx, request_options.timeout after the last read, bounds it instead)."""
+    if _timeout_at is None:
+        return await pieces.__anext__()
+    async with _timeout_at(deadline):
+        return await pieces.__anext__()
+
+
 async def _drain(pieces: AsyncIterator[bytes]) -> None:
     """Read what follows the last event (the end of the chunked body, a few bytes) so the
     connection goes back to the pool for the next edit, rather than being closed: against a
     remote HTTPS server that saves a TLS handshake per edit. Bounded, for a server that keeps
-    talking."""
-
-    async def rest() -> None:
-        read = 0
-        async for data in pieces:
-            read += len(data)
-            if read > _DRAIN_LIMIT:
-                return
-
+    talking; skipped on 3.10, which has no safe bound."""
+    if _timeout_at is None:
+        return
+    deadline = asyncio.get_running_loop().time() + _DRAIN_SECONDS
+    read = 0
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(rest(), _DRAIN_SECONDS)
+        async with _timeout_at(deadline):
+            async for data in pieces:
+                read += len(data)
+                if read > _DRAIN_LIMIT:
+                    return
 
 
 def _tokens(count: int) -> str:
