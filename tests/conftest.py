@@ -102,3 +102,42 @@ def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer
         process.wait(10)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def real_qwen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    """The real llama-server running Qwen2.5-Coder-0.5B-Instruct Q4_K_M, which has FIM tokens."""
+    binary, model = real_parts.server_path(), real_parts.qwen_path()
+    if not (binary.exists() and model.exists()):
+        message = "the real llama-server or Qwen2.5-Coder is missing: run python scripts/real_parts.py --server --qwen"
+        if os.environ.get("LLAMAFILE_LS_REQUIRE_REAL"):
+            pytest.fail(message)
+        pytest.skip(message)
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server-qwen") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+             "-c", "8192", "-np", "2", "--slots", "-t", "2"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = RealServer(process, port, log)
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("llama-server did not become ready within 120 s")
+        time.sleep(0.1)
+    yield server
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
