@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT / "server")]
 from llamafile_ls import textedit  # noqa: E402
 from llamafile_ls.config import CompletionOptions, ModelConfig  # noqa: E402
 from llamafile_ls.edit import EditRequest, run_edit  # noqa: E402
-from llamafile_ls.sse import Chunk  # noqa: E402
+from llamafile_ls.providers.base import Chunk, Prompt  # noqa: E402
 
 
 class ManyChunks:
@@ -30,10 +30,12 @@ class ManyChunks:
         line = "value = 1234567\n"  # 16 characters
         self.pieces = [line] * (size // len(line))
 
-    async def stream(self, prompt: str, stop: Iterable[str] = ()) -> AsyncGenerator[Chunk, None]:
+    wants_chat = False
+
+    async def stream(self, prompt: Prompt) -> AsyncGenerator[Chunk, None]:
         for piece in self.pieces:
             yield Chunk(piece)
-        yield Chunk("", stop=True, stop_type="eos")
+        yield Chunk("", finish="stop")
 
     async def count_tokens(self, text: str) -> int | None:
         return None

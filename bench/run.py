@@ -41,7 +41,7 @@ from tests.lsp_editor import edit_args, execute, start, stop  # noqa: E402
 import real_parts  # noqa: E402
 from llamafile_ls.config import parse_config  # noqa: E402
 from llamafile_ls.edit import EditRequest, prepare_prompt  # noqa: E402
-from llamafile_ls.llamafile import LlamafileProvider, completion_body  # noqa: E402
+from llamafile_ls.providers.llamacpp import LlamaCppProvider, completion_body  # noqa: E402
 
 SAMPLE = (ROOT / "examples" / "sample.py").read_text()
 Row = dict[str, Any]
@@ -105,10 +105,10 @@ async def overhead_ratio(work: Path, server: LlamaServer, runs: int) -> Row:
     config_path = write_config(work / "overhead.json", server.url)
     model = parse_config(config_path.read_text()).models[0]
     request = EditRequest(text=SAMPLE, start_line=5, end_line=10, instruction="use a with statement", language="python")
-    provider = LlamafileProvider(model)
+    provider = LlamaCppProvider(model)
     prepared = await prepare_prompt(request, model, provider)
     await provider.aclose()
-    body = completion_body(model, prepared.prompt, prepared.stop)
+    body = completion_body(model, prepared.prompt)
     client, editor = await start(config_path)
     lsp_times, raw_times = [], []
     async with httpx.AsyncClient(timeout=300) as raw:
@@ -325,10 +325,12 @@ async def context_budget(server: LlamaServer, runs: int) -> Row:
     request = EditRequest(text=text, start_line=10_000, end_line=10_010, instruction="x", language="python")
 
     class NoTokenizer:
+        wants_chat = False
+
         async def count_tokens(self, _text: str) -> int | None:
             return None
 
-    provider = LlamafileProvider(model)
+    provider = LlamaCppProvider(model)
     with_tokenize, estimated = [], []
     try:
         for _ in range(runs):

@@ -56,7 +56,7 @@ FLAT_RSS_MB = 10.0  # RSS: growth below this from the warm-up to the end
 EDIT_TIMEOUT = 120.0  # seconds; an edit that takes longer is counted as stuck
 # Live objects counted at each reading: what an edit, a document or a config reload makes.
 WATCHED = {
-    "providers": "llamafile_ls.llamafile.LlamafileProvider",
+    "providers": "llamafile_ls.providers.llamacpp.LlamaCppProvider",
     "http_clients": "httpx.AsyncClient",
     "documents": "llamafile_ls.document.LspDocument",
     "locks": "asyncio.locks.Lock",

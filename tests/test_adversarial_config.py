@@ -32,7 +32,8 @@ from llamafile_ls import config_file, jsonc
 from llamafile_ls.config import MAX_CONFIG_BYTES, Config, parse_config
 from llamafile_ls.config_store import ConfigStore
 from llamafile_ls.errors import ConfigError
-from llamafile_ls.llamafile import completion_body
+from llamafile_ls.providers.base import Prompt
+from llamafile_ls.providers.llamacpp import completion_body
 
 MARK = "‸"
 SECRET = "sk-SECRET-4242"
@@ -589,12 +590,12 @@ def _assert_usable(config: Config) -> None:
         if loaded.api_key:
             headers["Authorization"] = f"Bearer {loaded.api_key}"
         with httpx.Client(headers=headers) as client:  # the headers go out as the provider sends them
-            request = client.build_request("POST", url.join("completion"), json=completion_body(loaded, "x"))
+            request = client.build_request("POST", url.join("completion"), json=completion_body(loaded, Prompt("x")))
         h11.Connection(h11.CLIENT).send(h11.Request(method="POST", target="/completion", headers=request.headers.raw))
         if loaded.request_options.proxy:
             assert httpx.URL(loaded.request_options.proxy).host
         assert math.isfinite(loaded.request_options.timeout) and loaded.request_options.timeout > 0
-        json.dumps(completion_body(loaded, "x"), allow_nan=False)
+        json.dumps(completion_body(loaded, Prompt("x")), allow_nan=False)
         if loaded.llamafile_command:
             assert shlex.split(loaded.llamafile_command)
 

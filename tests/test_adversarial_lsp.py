@@ -498,6 +498,32 @@ async def test_odd_documents_are_edited_on_exactly_the_lines_asked(
         assert editor.text(uri) == shouted(text, line, line)
 
 
+async def test_a_cancel_that_crosses_an_applied_edit_answers_applied(
+    tmp_path: Path, config: Path, fake: FakeModelServer
+) -> None:
+    """The editor applied the edit and its answer is on the way when the cancel comes: the
+    command must say "applied" (the text did change), not "cancelled"."""
+    async with session(config, fake, tmp_path) as (client, editor):
+        uri = editor.open(tmp_path / "a.py", SOURCE)
+        applied = asyncio.Event()
+
+        async def apply_then_answer_late(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            result = editor._apply_edit(params)
+            applied.set()
+            # The answer is on its way when the cancel comes; an applied edit cannot be taken
+            # back, so the editor says what it did.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.5)
+            return result
+
+        client.protocol.fm.features[types.WORKSPACE_APPLY_EDIT] = apply_then_answer_late
+        call = asyncio.ensure_future(execute(client, EDIT, edit_args(uri, 1, 2), msg_id="crossing"))
+        await asyncio.wait_for(applied.wait(), 5)
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="crossing"))
+        assert await asyncio.wait_for(call, 5) == {"applied": True}
+        assert editor.text(uri) == shouted(SOURCE, 1, 2)
+
+
 # Cancels at every moment. The request's $/cancelRequest answers with a "cancelled" error;
 # the progress's cancel button answers "cancelled"; either way the document is unchanged,
 # and a model that was reached sees its connection closed.
@@ -520,6 +546,8 @@ async def test_a_cancel_changes_nothing(
         fake.route("/completion", Reply(pieces=sse({"content": "NEVER", "stop": True, "stop_type": "eos"}), delay=10))
     elif moment == "mid-stream":
         fake.route("/completion", slow_stream())
+    elif moment == "immediately":  # the cancel is right behind the request: before any answer
+        fake.route("/completion", Reply(pieces=sse({"content": "NEVER", "stop": True, "stop_type": "eos"}), delay=2))
     if moment == "tokenize":  # a context tight enough that the prompt is counted by the server
         config = write_config(config, fake.url, contextLength=1062, completionOptions={"maxTokens": 1023})
     async with session(config, fake, tmp_path, release=release) as (client, editor):

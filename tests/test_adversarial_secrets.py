@@ -8,8 +8,11 @@ escaped.
 from __future__ import annotations
 
 import asyncio
+import base64
+import html
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -121,7 +124,43 @@ def custom_header_echo(seen: Seen) -> list[Action]:
     return body_reply(403, f"X-Team-Token {seen.headers.get('x-team-token')} is not allowed", "text/plain")
 
 
+def basic_auth_echo(seen: Seen) -> list[Action]:
+    return body_reply(400, f"bad request, headers were {seen.headers}")
+
+
+def key_cut_after_a_label(seen: Seen) -> list[Action]:
+    """The limit falls inside the key, right after ``api_key=``: one run of key characters."""
+    key = seen.headers.get("authorization", "").removeprefix("Bearer ")
+    return body_reply(400, " " * 4060 + f"bad request: api_key={key}", "text/plain")
+
+
+def key_in_a_garbage_line_after_a_label(seen: Seen) -> list[Action]:
+    key = seen.headers.get("authorization", "").removeprefix("Bearer ")
+    return [head(), chunk(f"{'#' * 100}api_key={key}\n"), END]
+
+
+def key_base64(seen: Seen) -> list[Action]:
+    key = seen.headers.get("authorization", "").removeprefix("Bearer ")
+    return body_reply(400, f"token {base64.b64encode(key.encode()).decode()} is revoked", "text/plain")
+
+
+def key_html_escaped(seen: Seen) -> list[Action]:
+    key = seen.headers.get("authorization", "").removeprefix("Bearer ")
+    return body_reply(400, f"<p>key {html.escape(key + '&x')}</p>", "text/plain")
+
+
+def key_percent_lower(seen: Seen) -> list[Action]:
+    key = seen.headers.get("authorization", "").removeprefix("Bearer ")
+    encoded = re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(key, safe=""))
+    return body_reply(400, f"see /keys?k={encoded}", "text/plain")
+
+
 SERVER_CASES = [
+    ("key-cut-after-a-label", key_cut_after_a_label, "HTTP 400"),
+    ("garbage-line-key-after-a-label", key_in_a_garbage_line_after_a_label, "not an event stream"),
+    ("key-base64", key_base64, "HTTP 400"),
+    ("key-html-escaped", key_html_escaped, "HTTP 400"),
+    ("key-percent-encoded-lower-case", key_percent_lower, "HTTP 400"),
     ("401-echoes-authorization", echo_authorization, "check api_key"),
     ("400-dumps-all-headers", echo_headers(400), "HTTP 400"),
     ("500-dumps-all-headers", echo_headers(500), "HTTP 500"),
@@ -197,6 +236,17 @@ def test_a_key_of_the_wrong_type_is_not_quoted(tmp_path: Path) -> None:
     result = cli(tmp_path, write_config(tmp_path, {**model("http://127.0.0.1:9"), "apiKey": number}))
     assert result.returncode == 1 and "api_key" in result.stderr
     assert str(number)[:8] not in result.stderr
+
+
+def test_a_password_in_api_base_is_not_shown_as_the_basic_header_either(tmp_path: Path, hostile: HostileServer) -> None:
+    """httpx sends user:password of api_base as a Basic header: base64 is not a disguise."""
+    hostile.play("/completion", basic_auth_echo)
+    api_base = hostile.url.replace("http://", "http://admin:hunter2-Secret-pass@")
+    result = cli(tmp_path, write_config(tmp_path, {**model(api_base), "apiKey": None}))
+    assert result.returncode == 1
+    assert "authorization" in result.stderr  # the header dump is there, masked
+    assert base64.b64encode(b"admin:hunter2-Secret-pass").decode()[:12] not in result.stderr
+    assert "hunter2" not in result.stderr + result.stdout
 
 
 def test_a_password_in_api_base_is_not_in_the_no_server_message(tmp_path: Path) -> None:
@@ -306,7 +356,7 @@ def test_placeholder_keys_of_local_servers_are_not_masked() -> None:
 
 def test_urls_lose_their_credentials_for_messages() -> None:
     assert public_url("https://u:p@host:8443/v1/?token=t#frag") == "https://host:8443/v1"
-    assert sorted(url_secrets("https://u:p@host/?token=t&x=y")) == ["p", "t", "u", "y"]
+    assert sorted(url_secrets("https://u:p@host/?token=t&x=y")) == ["dTpw", "p", "t", "y"]  # dTpw: base64 of u:p
     assert public_url("http://[::1]:8080/") == "http://[::1]:8080"
     assert MASK not in public_url("http://localhost:8080")
 

@@ -148,6 +148,14 @@ def split_everywhere(words: Iterable[str], line_end: str = "\n") -> list[Action]
     return [head(), *(chunk(data[i : i + 1]) for i in range(len(data))), END]
 
 
+def trickle(data: bytes, pause: float = 0.3) -> list[Action]:
+    """``data`` a byte at a time: each read resets an HTTP read timeout, never the deadline."""
+    actions: list[Action] = []
+    for index in range(len(data)):
+        actions += [data[index : index + 1], pause]
+    return actions
+
+
 ERROR_JSON = {"error": {"code": 400, "message": "the request is invalid", "type": "invalid_request_error"}}
 
 # (id, script, the message the user must get)
@@ -176,6 +184,8 @@ REFUSED: list[tuple[str, list[Action] | Any, str]] = [
     ("content-then-silence", [head(), event({"content": "def main():\n", "stop": False}), 30.0], f"stopped sending the answer for {TIMEOUT:g} s"),
     ("head-then-silence", [head(), 30.0], f"sent no answer within {TIMEOUT:g} s"),
     ("no-head-at-all", [30.0], f"sent no answer within {TIMEOUT:g} s"),
+    ("head-a-byte-at-a-time", trickle(head()), f"sent no answer within {TIMEOUT:g} s"),
+    ("error-body-a-byte-at-a-time", [head(500, "text/plain", chunked="no", Content_Length="400"), *trickle(b"x" * 400)], "HTTP 500"),
     ("close-without-answering", [CLOSE], "closed the connection without answering"),
     ("close-mid-answer", [head(), event({"content": "a", "stop": False}), event({"content": "b", "stop": False}), CLOSE], "broke the connection mid-answer (after 2 tokens)"),
     ("flood-past-max-tokens", flood, "reached max_tokens (40)"),
@@ -209,6 +219,26 @@ def test_a_hostile_answer_is_refused_in_one_line_and_changes_nothing(
     hostile.play("/completion", script if callable(script) else list(script))
     result, target = run_edit(tmp_path, hostile.url)
     assert_refused(result, target, message)
+
+
+def test_a_tokenizer_that_trickles_is_bounded_by_the_timeout(tmp_path: Path, hostile: HostileServer) -> None:
+    """A big file makes the budget ask /tokenize; its answer, a byte every 0.3 s, must not
+    keep the edit waiting past request_options.timeout."""
+    hostile.play("/tokenize", [head(200, "application/json"), *trickle(b'{"tokens": [1, 2, 3]}')])
+    hostile.play("/completion", answer(*good_words()))
+    target = tmp_path / "app.py"
+    big = SOURCE + "".join(f"value_{i} = {i}\n" for i in range(3000))
+    target.write_text(big)
+    config = config_for(tmp_path, hostile.url, contextLength=4096)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "llamafile_ls", "edit", str(target), "--lines", "4-5", "-i", "x", "--write",
+         "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1 and "did not answer /tokenize in time" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and target.read_text() == big
 
 
 def test_an_html_error_page_is_named_by_its_title_not_printed(tmp_path: Path, hostile: HostileServer) -> None:

@@ -104,14 +104,42 @@ def test_other_providers_are_skipped_with_a_warning() -> None:
     text = json.dumps(
         {
             "models": [
-                {"title": "o", "provider": "ollama", "model": "x"},
+                {"title": "a", "provider": "anthropic", "model": "x"},
                 {"title": "l", "provider": "llamafile"},
             ]
         }
     )
     config = parse_config(text)
     assert [m.title for m in config.models] == ["l"]
-    assert "provider 'ollama' is not served" in config.warnings[0].message
+    assert "provider 'anthropic' is not served" in config.warnings[0].message
+
+
+def test_every_local_server_kind_is_a_provider_with_its_usual_address() -> None:
+    text = json.dumps(
+        {
+            "models": [
+                {"title": "lf", "provider": "llamafile"},
+                {"title": "cpp", "provider": "llama.cpp"},
+                {"title": "oai", "provider": "openai", "apiBase": "http://localhost:8080/v1"},
+                {"title": "lms", "provider": "lmstudio"},
+                {"title": "oll", "provider": "ollama"},
+                {"title": "oll2", "provider": "ollama", "apiBase": "http://gpu-box:11434/"},
+                {"title": "vl", "provider": "vllm", "useLegacyCompletionsEndpoint": True},
+            ]
+        }
+    )
+    config = parse_config(text)
+    assert config.warnings == ()
+    assert {m.title: m.api_base for m in config.models} == {
+        "lf": "http://localhost:8080",
+        "cpp": "http://localhost:8080",
+        "oai": "http://localhost:8080/v1",
+        "lms": "http://localhost:1234/v1",
+        "oll": "http://localhost:11434/v1",  # Ollama's OpenAI API: /v1 added
+        "oll2": "http://gpu-box:11434/v1",
+        "vl": "http://localhost:8000/v1",
+    }
+    assert [m.use_legacy_completions_endpoint for m in config.models] == [False] * 6 + [True]
 
 
 def test_top_level_options_apply_to_every_model_and_models_override_them() -> None:
@@ -192,10 +220,10 @@ def test_comments_and_trailing_commas_are_allowed() -> None:
         ),
         ('{"models": 5}', 1, 12, "models: expected a list of models"),
         (
-            '{"models": [{"title": "o", "provider": "ollama"}]}',
+            '{"models": [{"title": "o", "provider": "anthropic"}]}',
             1,
             12,
-            'no model with "provider": "llamafile"',
+            "no model with a provider llamafile-ls serves (llama.cpp, llama_cpp, llamacpp, llamafile, lmstudio",
         ),
         ("{}", 1, 1, 'no "models" list'),
     ],

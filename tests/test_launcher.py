@@ -23,7 +23,8 @@ from lsprotocol import types
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LaunchFailed
 from llamafile_ls.launcher import Launcher, log_path_for, split_command
-from llamafile_ls.llamafile import LlamafileProvider
+from llamafile_ls.providers.base import Prompt
+from llamafile_ls.providers.llamacpp import LlamaCppProvider
 from tests.conftest import free_port, real_parts
 from tests.fakeserver import FakeModelServer
 from tests.lsp_editor import edit_args, execute, start, stop, wait_for
@@ -119,7 +120,7 @@ def test_a_command_that_exits_at_once_fails_the_request_with_its_output(tmp_path
 async def test_a_server_that_never_becomes_ready_is_stopped_and_reported(tmp_path: Path) -> None:
     model = ModelConfig(title="m", api_base=f"http://127.0.0.1:{free_port()}", llamafile_command="/bin/sleep 60",
                         llamafile_start_timeout=1.0)  # fmt: skip
-    launcher, provider = Launcher(die_with_parent=True), LlamafileProvider(model)
+    launcher, provider = Launcher(die_with_parent=True), LlamaCppProvider(model)
     seen: list[str] = []
     with pytest.raises(LaunchFailed, match=r"was not ready after 1 s \(llamafile_start_timeout\)"):
         await launcher.ensure_running(model, provider, seen.append)
@@ -269,12 +270,12 @@ def alive(pid: int) -> bool:
 async def test_cold_start_to_first_token_on_smollm2(llama_command: tuple[str, int]) -> None:
     command, port = llama_command
     model = ModelConfig(title="m", api_base=f"http://127.0.0.1:{port}", llamafile_command=command)
-    launcher, provider = Launcher(die_with_parent=True), LlamafileProvider(model)
+    launcher, provider = Launcher(die_with_parent=True), LlamaCppProvider(model)
     try:
         started = time.perf_counter()
         launched = await launcher.ensure_running(model, provider)
         ready = time.perf_counter()
-        stream = provider.stream("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
+        stream = provider.stream(Prompt("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n"))
         await anext(stream)
         first = time.perf_counter()
         await stream.aclose()

@@ -90,7 +90,8 @@ def shout_lines(text: str, first: int, last: int) -> str:
 
 
 def test_neovim_edits_by_command_and_by_code_action(nvim: Path, tmp_path: Path, fake_server: FakeModelServer) -> None:
-    fake_server.route("/completion", shouting(pieces=3))
+    # Streamed slowly enough that the line typed "as the first tokens come" comes during it.
+    fake_server.route("/completion", shouting(delay=0.1, pieces=3))
     by_command, by_action = tmp_path / "command.py", tmp_path / "action.py"
     by_command.write_text(UNICODE, encoding="utf-8")
     by_action.write_text(SOURCE)

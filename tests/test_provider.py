@@ -19,7 +19,9 @@ from llamafile_ls.errors import (
     ServerUnreachable,
     StreamBroken,
 )
-from llamafile_ls.llamafile import LlamafileProvider, completion_body
+from llamafile_ls.providers.base import Prompt
+from llamafile_ls.providers.llamacpp import LlamaCppProvider as LlamafileProvider
+from llamafile_ls.providers.llamacpp import completion_body
 from tests.conftest import free_port
 
 MODEL = ModelConfig(title="m", model="mistral-7b", api_base="http://llamafile.test:8080")
@@ -35,7 +37,7 @@ def sse_response(*events: object, status: int = 200) -> httpx.Response:
 
 
 async def collect(provider: LlamafileProvider, prompt: str = "p") -> str:
-    return "".join([chunk.content async for chunk in provider.stream(prompt)])
+    return "".join([chunk.content async for chunk in provider.stream(Prompt(prompt))])
 
 
 def test_options_are_sent_in_llama_cpp_names_and_llama_cpp_args_fill_the_rest() -> None:
@@ -45,7 +47,7 @@ def test_options_are_sent_in_llama_cpp_names_and_llama_cpp_args_fill_the_rest() 
                                              frequency_penalty=0.4, stop=("###",), max_tokens=77),
         llama_cpp_args={"stop": ["[INST]", "###"], "n_predict": 5, "temperature": 2, "mirostat": 2},
     )  # fmt: skip
-    body = completion_body(model, "PROMPT", stop=("</s>",))
+    body = completion_body(model, Prompt("PROMPT", stop=("</s>",)))
     assert body == {
         "prompt": "PROMPT", "stream": True, "n_predict": 77, "temperature": 0.1, "top_p": 0.9, "top_k": 5,
         "presence_penalty": 0.3, "frequency_penalty": 0.4, "mirostat": 2, "stop": ["###", "</s>", "[INST]"],
@@ -53,7 +55,7 @@ def test_options_are_sent_in_llama_cpp_names_and_llama_cpp_args_fill_the_rest() 
 
 
 def test_unset_options_are_left_to_the_server() -> None:
-    body = completion_body(ModelConfig(title="m"), "p")
+    body = completion_body(ModelConfig(title="m"), Prompt("p"))
     assert body == {"prompt": "p", "stream": True, "n_predict": 1023, "stop": ["[INST]"]}
 
 
@@ -220,7 +222,7 @@ async def test_a_cancel_always_stops_a_fast_stream() -> None:
 
                 async def consume() -> None:
                     nonlocal got
-                    async for chunk in provider.stream("p"):
+                    async for chunk in provider.stream(Prompt("p")):
                         got += len(chunk.content)
 
                 task = asyncio.ensure_future(consume())

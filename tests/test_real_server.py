@@ -19,7 +19,8 @@ from llamafile_ls import textedit
 from llamafile_ls.config import CompletionOptions, ModelConfig
 from llamafile_ls.edit import EditRequest, prepare_prompt, run_edit
 from llamafile_ls.errors import ContextTooSmall, EditRejected
-from llamafile_ls.llamafile import LlamafileProvider
+from llamafile_ls.providers.base import Prompt
+from llamafile_ls.providers.llamacpp import LlamaCppProvider as LlamafileProvider
 from tests.conftest import RealServer
 
 pytestmark = pytest.mark.real
@@ -68,11 +69,12 @@ async def test_stream_and_tokenize_speak_the_real_protocol(real_server: RealServ
     try:
         assert await provider.count_tokens("def hello_world():") is not None
         chunks = [
-            chunk async for chunk in provider.stream("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
+            chunk
+            async for chunk in provider.stream(Prompt("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n"))
         ]
     finally:
         await provider.aclose()
-    assert chunks[-1].stop and chunks[-1].stop_type in ("eos", "word", "limit")
+    assert chunks[-1].stop and chunks[-1].finish in ("stop", "length")
     assert "".join(chunk.content for chunk in chunks).strip()
 
 
@@ -82,7 +84,7 @@ async def test_closing_the_stream_stops_generation_on_the_server(real_server: Re
                     completion_options=CompletionOptions(temperature=0.0, max_tokens=4000))  # fmt: skip
     provider = LlamafileProvider(model)
     try:
-        stream = provider.stream("Count from one to ten thousand: one, two,")
+        stream = provider.stream(Prompt("Count from one to ten thousand: one, two,"))
         received = 0
         async for _chunk in stream:
             received += 1
@@ -129,15 +131,15 @@ async def test_the_context_budget_trims_a_big_file_to_fit_the_real_tokenizer(rea
         prepared = await prepare_prompt(
             EditRequest(text=text, start_line=900, end_line=902, instruction="x"), model, provider
         )
-        exact = await provider.count_tokens(prepared.prompt)
+        exact = await provider.count_tokens(prepared.prompt.text)
     finally:
         await provider.aclose()
     assert prepared.fitted.counted
     assert exact is not None and exact + 64 <= 1024
     assert 0 < prepared.fitted.prefix_lines < 900
-    assert "def function_299(x)" in prepared.prompt  # the nearest lines above
-    assert "def function_300(x)" in prepared.prompt  # the selection
-    assert "def function_0(x)" not in prepared.prompt
+    assert "def function_299(x)" in prepared.prompt.text  # the nearest lines above
+    assert "def function_300(x)" in prepared.prompt.text  # the selection
+    assert "def function_0(x)" not in prepared.prompt.text
 
 
 async def test_a_prompt_beyond_the_server_context_is_reported_as_such(real_server: RealServer) -> None:
@@ -160,4 +162,5 @@ def test_check_probes_the_real_server(tmp_path: Path, real_server: RealServer) -
     assert result.returncode == 0, result.stdout + result.stderr
     assert "server: up" in result.stdout
     assert "context: server 4096 tokens, context_length 4096" in result.stdout
-    assert "token counting: the server's /tokenize" in result.stdout
+    assert "token counting: the server's tokenizer" in result.stdout
+    assert "edits go to /completion" in result.stdout and "fill-in-the-middle: not available" in result.stdout

@@ -12,7 +12,7 @@ from tests.conftest import free_port
 
 
 def test_building_the_server_does_not_load_the_http_stack() -> None:
-    code = "import sys; from llamafile_ls.server import build_server; build_server(); print(sorted(m for m in ('httpx', 'httpcore', 'llamafile_ls.llamafile') if m in sys.modules))"
+    code = "import sys; from llamafile_ls.server import build_server; build_server(); print(sorted(m for m in ('httpx', 'httpcore', 'llamafile_ls.providers.http') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llamafile_ls.errors import ContextTooSmall, ModelServerError, StreamBroken
-from llamafile_ls.sse import CompletionStreamParser, LineReader
+from llamafile_ls.providers.llamacpp import decode
+from llamafile_ls.sse import EventStreamParser, LineReader
 
 
-def feed_all(*lines: str) -> tuple[list[str], CompletionStreamParser]:
-    parser = CompletionStreamParser()
+def feed_all(*lines: str) -> tuple[list[str], EventStreamParser]:
+    parser = EventStreamParser(decode)
     contents = []
     for line in lines:
         chunk = parser.feed(line)
@@ -39,8 +40,8 @@ def test_done_marker_ends_the_stream() -> None:
 
 
 def test_stopped_limit_of_older_servers_becomes_stop_type_limit() -> None:
-    chunk = CompletionStreamParser().feed('data: {"content": "", "stop": true, "stopped_limit": true}')
-    assert chunk is not None and chunk.stop_type == "limit"
+    chunk = EventStreamParser(decode).feed('data: {"content": "", "stop": true, "stopped_limit": true}')
+    assert chunk is not None and chunk.finish == "length"
 
 
 def test_a_data_field_split_over_lines_is_joined() -> None:
@@ -100,7 +101,7 @@ def test_any_chunking_of_a_valid_stream_gives_the_same_answer(
     events.append("data: " + json.dumps({"content": "", "stop": True, "stop_type": "eos"}) + line_end * 2)
     data = "".join(events).encode()
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    reader, parser = LineReader(), CompletionStreamParser()
+    reader, parser = LineReader(), EventStreamParser(decode)
     got: list[str] = []
     stopped = False
     for start, end in itertools.pairwise(points):
@@ -122,7 +123,7 @@ def test_any_chunking_of_a_valid_stream_gives_the_same_answer(
 @given(data=st.binary(max_size=400), cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=20))
 def test_arbitrary_bytes_give_chunks_or_a_stream_error_never_anything_else(data: bytes, cuts: list[int]) -> None:
     points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    reader, parser = LineReader(limit=256), CompletionStreamParser()
+    reader, parser = LineReader(limit=256), EventStreamParser(decode)
     try:
         for start, end in itertools.pairwise(points):
             for line in reader.feed(data[start:end]):
@@ -155,4 +156,4 @@ def test_a_crlf_split_between_reads_is_one_line_end() -> None:
 )  # fmt: skip
 def test_chunk_fields_of_the_wrong_type_are_malformed(event: dict[str, object], field: str) -> None:
     with pytest.raises(StreamBroken, match=f"'{field}'"):
-        CompletionStreamParser().feed("data: " + json.dumps(event))
+        EventStreamParser(decode).feed("data: " + json.dumps(event))

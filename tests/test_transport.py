@@ -12,7 +12,8 @@ import pytest
 
 from llamafile_ls.config import ModelConfig, RequestOptions
 from llamafile_ls.errors import ServerUnreachable
-from llamafile_ls.llamafile import LlamafileProvider
+from llamafile_ls.providers.base import Prompt
+from llamafile_ls.providers.llamacpp import LlamaCppProvider as LlamafileProvider
 from tests.conftest import free_port
 from tests.fakeserver import FakeModelServer, completion
 
@@ -20,7 +21,7 @@ from tests.fakeserver import FakeModelServer, completion
 async def answer(model: ModelConfig) -> str:
     provider = LlamafileProvider(model)
     try:
-        return "".join([chunk.content async for chunk in provider.stream("p")])
+        return "".join([chunk.content async for chunk in provider.stream(Prompt("p"))])
     finally:
         await provider.aclose()
 

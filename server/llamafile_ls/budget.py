@@ -15,9 +15,10 @@ from itertools import accumulate
 import attrs
 
 from llamafile_ls.errors import ContextTooSmall
+from llamafile_ls.providers.base import Prompt
 
 TokenCounter = Callable[[str], Awaitable[int | None]]
-RenderPrompt = Callable[[str, str], str]  # (file_prefix, file_suffix) -> prompt
+RenderPrompt = Callable[[str, str], Prompt]  # (file_prefix, file_suffix) -> prompt
 
 # Room left for what a server adds (a BOS token) and for rounding in the estimates.
 SAFETY_TOKENS = 8
@@ -31,7 +32,7 @@ def estimate_tokens(text: str) -> int:
 
 @attrs.frozen
 class FittedPrompt:
-    prompt: str
+    prompt: Prompt
     tokens: int
     prefix_lines: int  # how many lines of the file above the selection were kept
     suffix_lines: int
@@ -51,15 +52,16 @@ async def fit_prompt(
     limit = context_length - max_tokens - SAFETY_TOKENS
     counted = True
 
-    async def tokens_of(text: str) -> int:
+    async def tokens_of(prompt: Prompt) -> int:
         nonlocal counted
+        text = prompt.counted_text
         exact = await count(text) if count is not None else None
         if exact is None:
             counted = False
             return estimate_tokens(text)
         return exact
 
-    def fitted(prompt: str, tokens: int, above: int, below: int) -> FittedPrompt:
+    def fitted(prompt: Prompt, tokens: int, above: int, below: int) -> FittedPrompt:
         return FittedPrompt(prompt, tokens, above, below, counted)
 
     bare = render("", "")
@@ -67,9 +69,9 @@ async def fit_prompt(
     # The whole file, when a rough estimate says it may fit: one round trip. Otherwise only
     # lines near the selection are ever rendered or counted, so the work follows the
     # context window, not the file.
-    if estimate_tokens(bare) + around // 3 <= limit:
+    if estimate_tokens(bare.counted_text) + around // 3 <= limit:
         full = render("".join(prefix_lines), "".join(suffix_lines))
-        guess = estimate_tokens(full)
+        guess = estimate_tokens(full.counted_text)
         if guess * 2 <= limit:
             # Far below the limit: even a tokenizer twice as dense as the estimate fits it,
             # so the count (a round trip) would change nothing.
@@ -92,7 +94,7 @@ async def fit_prompt(
                 )
         return bare_tokens
 
-    base = estimate_tokens(bare)  # the bare prompt's tokens: estimated (high) until counted
+    base = estimate_tokens(bare.counted_text)  # the bare prompt's tokens: estimated (high) until counted
     if base >= limit:
         base = await count_bare()
     ratio = 1 / 3  # tokens per character to start with; measured after each count

@@ -79,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout = RedactingStream(sys.stdout)
     try:
         return _run(args, config_path)
+    except KeyboardInterrupt:  # Ctrl-C at any moment, loading modules included
+        if args.command is not None:
+            fail("interrupted; nothing was changed")
+        return 130
     except Exception as error:  # the last line of defence: one line, never a traceback
         return crashed(error)
     finally:

@@ -7,7 +7,10 @@ import sys
 
 from llamafile_ls.cli import fail, loaded
 from llamafile_ls.config import ModelConfig
-from llamafile_ls.errors import LlamafileLsError, ServerUnreachable
+from llamafile_ls.errors import LlamafileLsError
+from llamafile_ls.redaction import public_url
+
+LLAMA_CPP_NAMES = frozenset({"llamafile", "llama.cpp", "llamacpp", "llama_cpp"})
 
 
 def run_check_command(config_path: str | None) -> int:
@@ -34,9 +37,13 @@ async def _check(config_path: str | None) -> int:
     loaded(config, sys.stdout)
     problems = 0
     for index, model in enumerate(config.models):
-        family = prompts.family_for(model.template, model.model, model.title)
         default = " (default)" if index == 0 else ""
-        _say(f"model {model.title!r}{default}: {model.api_base}, prompt family {family.name}")
+        _say(f"model {model.title!r}{default}: provider {model.provider}, {public_url(model.api_base)}")
+        if model.provider in LLAMA_CPP_NAMES or model.use_legacy_completions_endpoint:
+            family = prompts.family_for(model.template, model.model, model.title)
+            _say(f"  prompt: raw, in the {family.name} format")
+        else:
+            _say("  prompt: chat messages (the server applies the model's chat template)")
         problems += await _probe(model)
     if problems:
         _say(f"{problems} problem(s) found")
@@ -47,46 +54,52 @@ async def _check(config_path: str | None) -> int:
 
 async def _probe(model: ModelConfig) -> int:
     """Print what the model's server says; return the number of problems."""
-    from llamafile_ls.llamafile import LlamafileProvider
+    from llamafile_ls import providers
 
-    provider = LlamafileProvider(model)
+    provider = providers.create(model)
     try:
-        status, health = await provider.get_json("/health")
-        if status == 503 or (isinstance(health, dict) and health.get("status") == "loading model"):
-            _say("  server: up, still loading the model; try again in a moment")
-            return 1
-        if status >= 400 and status != 404:
-            _say(f"  server: /health answered HTTP {status}; is api_base a llamafile or llama.cpp server?")
-            return 1
-        _say("  server: up")
-        problems = 0
-        _status, props = await provider.get_json("/props")
-        n_ctx = _server_context(props)
-        if n_ctx is not None:
-            if n_ctx < model.context_length:
-                _say(
-                    f"  context: the server gives each request {n_ctx} tokens but context_length is "
-                    f"{model.context_length}; lower context_length or start the server with a "
-                    "larger --ctx-size"
-                )
-                problems += 1
-            else:
-                _say(f"  context: server {n_ctx} tokens, context_length {model.context_length}")
-        counted = await provider.count_tokens("hello")
-        _say(
-            "  token counting: the server's /tokenize"
-            if counted is not None
-            else "  token counting: estimated (no /tokenize)"
-        )
-        return problems
-    except ServerUnreachable as error:
-        if model.llamafile_command:
-            return _check_command(model)
-        _say(f"  server: {error}")
-        return 1
+        found = await provider.probe(thorough=True)
     except LlamafileLsError as error:
         _say(f"  server: {error}")
         return 1
+    finally:
+        await provider.aclose()
+    if found.state == "down" and model.llamafile_command:
+        return _check_command(model)
+    problems = list(found.problems)
+    if found.state == "ready":
+        _say(f"  server: up, {found.flavour or 'unknown kind'}; edits go to {found.endpoint}")
+    elif found.state == "loading":
+        _say("  server: up, still loading the model; try again in a moment")
+        problems = problems or ["the model is still loading"]
+    elif found.state == "down" and not problems:
+        problems.append(f"nothing answers at {provider.shown_url}")
+    if found.context_size is not None:
+        if found.context_size < model.context_length:
+            problems.append(
+                f"the server gives each request {found.context_size} tokens but context_length is "
+                f"{model.context_length}; lower context_length or give the server a larger context (--ctx-size)"
+            )
+        else:
+            _say(f"  context: server {found.context_size} tokens, context_length {model.context_length}")
+    if found.state == "ready" and found.fim is not None:
+        _say(f"  fill-in-the-middle: {'available' if found.fim else 'not available (the model has no FIM tokens)'}")
+    if found.state == "ready":
+        counted = await _count(model)
+        _say("  token counting: the server's tokenizer" if counted else "  token counting: estimated")
+    for problem in problems:
+        _say(f"  problem: {problem}")
+    return len(problems)
+
+
+async def _count(model: ModelConfig) -> bool:
+    from llamafile_ls import providers
+
+    provider = providers.create(model)
+    try:
+        return await provider.count_tokens("hello") is not None
+    except LlamafileLsError:
+        return False
     finally:
         await provider.aclose()
 
@@ -113,11 +126,3 @@ def _check_command(model: ModelConfig) -> int:
         return 1
     _say(f"  server: not running; the first edit starts it with: {shlex.join(command)}")
     return 0
-
-
-def _server_context(props: object) -> int | None:
-    if isinstance(props, dict):
-        settings = props.get("default_generation_settings")
-        if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
-            return int(settings["n_ctx"])
-    return None

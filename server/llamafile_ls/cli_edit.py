@@ -100,12 +100,11 @@ def run_edit_command(args: argparse.Namespace, config_path: str | None) -> int:
 
 
 async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
-    from llamafile_ls import textedit
+    from llamafile_ls import providers, textedit
     from llamafile_ls.config_file import load_config
     from llamafile_ls.edit import EditRequest, run_edit
     from llamafile_ls.languages import language_for
     from llamafile_ls.launcher import Launcher
-    from llamafile_ls.llamafile import LlamafileProvider
 
     config = load_config(config_path)
     loaded(config)
@@ -127,12 +126,12 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
         language=language_for(name),
     )
     progress = Progress(model.title)
-    provider = LlamafileProvider(model)
+    provider = providers.create(model)
     launcher = Launcher(die_with_parent=False)
     launched = None
     try:
         launched = await launcher.ensure_running(model, provider, progress.status)
-        progress.start(model.api_base)
+        progress.start(provider.shown_url)
         result = await run_edit(request, model, provider, on_progress=progress.update)
         progress.finish(result.answer_chunks)
     finally:

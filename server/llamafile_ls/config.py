@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from llamafile_ls import jsonc, prompts
+from llamafile_ls import jsonc, prompts, providers
 from llamafile_ls.errors import ConfigError, TemplateError
 
 DEFAULT_API_BASE = "http://localhost:8080"
-PROVIDERS = frozenset({"llamafile", "llama.cpp", "llamacpp", "llama_cpp"})
+PROVIDERS = providers.NAMES
 MAX_CONFIG_BYTES = 20 * 1024 * 1024  # a config is a few kilobytes; this is a mistake, not a config
 MAX_TOKENS = 10_000_000  # far beyond any model's context window
 MAX_SECONDS = 1_000_000.0  # about 11 days: longer is a typo, and timers overflow on absurd ones
@@ -86,6 +86,9 @@ class ModelConfig:
     prompt_templates: dict[str, str] = attrs.field(factory=dict)
     template: str | None = None
     unique_id: str | None = None
+    # OpenAI-compatible servers: send a raw prompt in the model's format to /completions
+    # instead of chat messages to /chat/completions (Continue's useLegacyCompletionsEndpoint).
+    use_legacy_completions_endpoint: bool = False
 
     @property
     def name(self) -> str:
@@ -148,8 +151,14 @@ class Config:
         for model in self.models:
             if model.title == title:
                 return model
-        titles = ", ".join(repr(model.title) for model in self.models)
-        raise ConfigError(f"no model titled {title!r} in the config; the models are: {titles}")
+        titles = ", ".join(_clip_title(model.title) for model in self.models[:20])
+        more = f" and {len(self.models) - 20} more" if len(self.models) > 20 else ""
+        raise ConfigError(f"no model titled {_clip_title(title)} in the config; the models are: {titles}{more}")
+
+
+def _clip_title(title: str) -> str:
+    text = repr(title)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def default_config() -> Config:
@@ -182,8 +191,18 @@ class _Invalid(ValueError):
 def _describe(value: object) -> str:
     if isinstance(value, (dict, list)) and len(value) > 8:  # no repr of a huge value to cut it short
         return f"{_kind(value)} of {len(value)} items"
-    text = repr(value)
+    text = _without_credentials(repr(value))
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+_URL_USERINFO = re.compile(r"(//)[^/@\s'\"]*@")
+_URL_QUERY_VALUE = re.compile(r"([?&][^=&\s'\"]*=)[^&#\s'\"]*")
+
+
+def _without_credentials(text: str) -> str:
+    """A value quoted in a message keeps no ``user:password@`` and no query values: a URL
+    of the wrong type (a list of one, say) is still the user's api_base or proxy."""
+    return _URL_QUERY_VALUE.sub(r"\1***", _URL_USERINFO.sub(r"\1***@", text))
 
 
 def _kind(value: object) -> str:
@@ -286,7 +305,7 @@ _CONTINUE_TOP_LEVEL = frozenset(
 )  # fmt: skip
 _CONTINUE_MODEL = frozenset(
     {
-        "capabilities", "roles", "cacheBehavior", "useLegacyCompletionsEndpoint", "region",
+        "capabilities", "roles", "cacheBehavior", "region",
         "profile", "engine", "apiVersion", "apiType", "deployment", "projectId", "env",
         "isFromAutoDetect", "contextProviders", "defaultCompletionOptions", "chatOptions",
         "promptTemplates.apply", "embedOptions", "name",
@@ -423,6 +442,11 @@ def parse_config(text: str, source: str | None = None) -> Config:
                 f"provider {provider!r} is not served by llamafile-ls; this model is skipped",
             )
             continue
+        if isinstance(provider, str):
+            kind = providers.KINDS[provider]
+            base = entry.setdefault("api_base", kind.api_base)
+            if kind.api_path and isinstance(base, str) and not base.rstrip("/").endswith(kind.api_path):
+                entry["api_base"] = base.rstrip("/") + kind.api_path  # Ollama's OpenAI API lives at /v1
         if "system_message" not in entry and "system_message" in top:
             entry["system_message"] = top["system_message"]
         own: dict[str, Iterable[str]] = {}
@@ -441,7 +465,8 @@ def parse_config(text: str, source: str | None = None) -> Config:
     if not models:
         raise reader.fail(
             ["models"],
-            f'no model with "provider": "llamafile"; add one, e.g. {_EXAMPLE_MODEL}',
+            f"no model with a provider llamafile-ls serves ({', '.join(sorted(PROVIDERS))}); add one, "
+            f"e.g. {_EXAMPLE_MODEL}",
         )
     _check_unique_titles(reader, models)
     slash = _slash_commands(reader, top["slash_commands"]) if "slash_commands" in top else None

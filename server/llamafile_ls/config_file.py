@@ -41,7 +41,7 @@ def resolve_path(
     absolute.
     """
     if init_path and not cli_path:
-        path = Path(init_path).expanduser()
+        path = _expand(init_path)
         if not path.is_absolute():
             base = workspace_path(root)
             if base is None:
@@ -53,8 +53,18 @@ def resolve_path(
         return _absolute(path), True
     for explicit in (cli_path, os.environ.get(ENV_VAR)):
         if explicit:
-            return _absolute(Path(explicit).expanduser()), True
+            return _absolute(_expand(explicit)), True
     return default_path(), False
+
+
+def _expand(path: str) -> Path:
+    """``~`` and ``~user`` expanded; a user that does not exist is a config error, not a crash."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # "Could not determine home directory", an unknown ~user
+        raise ConfigError(
+            f"config path {path!r}: cannot expand {path.split('/', 1)[0]!r} (no such user or home)"
+        ) from None
 
 
 def workspace_path(root: str | os.PathLike[str] | None) -> Path | None:

@@ -28,11 +28,15 @@ class ConfigStore:
     def __init__(self, cli_path: str | None = None) -> None:
         self._cli_path = cli_path
         self._init_path: str | None = None
-        self.path, self.explicit = resolve_path(cli_path)
         self.from_client = False  # the path came from the client's initializationOptions
         self.config: Config = default_config()
         self.error: ConfigError | None = None
         self._path_error: ConfigError | None = None  # configPath cannot name a file
+        try:
+            self.path, self.explicit = resolve_path(cli_path)
+        except ConfigError as error:  # the server must start all the same, and say so
+            self.path, self.explicit = default_path(), True
+            self._path_error = error
         self._stamp: tuple[int, int] | None = None  # (mtime_ns, size) of what was read
 
     def configure(self, init_path: str | None, root: str | os.PathLike[str] | None = None) -> ConfigState:

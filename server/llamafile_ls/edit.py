@@ -1,32 +1,28 @@
 """The edit action: a selection and an instruction in, minimal text edits out.
 
 Builds the template variables, fits the prompt to the context, streams the model's answer
-and turns it into edits. The model is reached only through the ``CompletionSource``
-protocol, so the action itself does no I/O of its own.
+and turns it into edits. The model is reached only through the
+:class:`~llamafile_ls.providers.base.Provider` protocol, so the action itself does no I/O of
+its own. A provider that wants chat messages gets the action's request as the user's message
+(the server applies the model's chat template); one that wants raw text gets it wrapped in
+the model's own format (its prompt family).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
-from typing import Literal, Protocol
+from collections.abc import Callable
+from typing import Literal
 
 import attrs
 
 from llamafile_ls import budget, prompts, textedit
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import EditRejected, StreamBroken
-from llamafile_ls.sse import Chunk
+from llamafile_ls.providers.base import Chunk, Message, Prompt, Provider
 
 ProgressCallback = Callable[[int], None]  # called with the number of chunks received so far
-
-
-class CompletionSource(Protocol):
-    def stream(self, prompt: str, stop: Iterable[str] = ()) -> AsyncGenerator[Chunk, None]: ...
-
-    async def count_tokens(self, text: str) -> int | None: ...
-
 
 Output = Literal["edit", "file", "document"]
 
@@ -92,17 +88,22 @@ class EditResult:
 
 @attrs.frozen
 class PreparedPrompt:
-    prompt: str
-    stop: tuple[str, ...]
+    prompt: Prompt
     selection: textedit.Selection
     fitted: budget.FittedPrompt
 
 
-def template_for(model: ModelConfig, action: Action) -> tuple[prompts.Tokens, tuple[str, ...]]:
-    """The compiled template for an action and the stop strings that go with it."""
+def template_for(model: ModelConfig, action: Action, *, chat: bool = False) -> tuple[prompts.Tokens, tuple[str, ...]]:
+    """The compiled template for an action and the stop strings that go with it: for a chat
+    endpoint the user's message alone, for a raw one the whole prompt in the model's format."""
     custom = model.prompt_templates.get(action.name) if action.builtin else None
     if custom is not None:
         return prompts.compile_template(custom, f"{action.name!r} of model {model.title!r}"), ()
+    if chat:
+        body = (
+            prompts.ACTION_BODIES[action.name] if action.builtin else prompts.custom_command_body(action.prompt or "")
+        )
+        return prompts.compile_template(body, f"built-in {action.name!r} message"), ()
     family = prompts.family_for(model.template, model.model, model.title)
     if action.builtin:
         source, stop = family.template(action.name)
@@ -137,13 +138,19 @@ def _without_final_eol(text: str) -> str:
 
 
 async def prepare_prompt(
-    request: EditRequest, model: ModelConfig, source: CompletionSource, action: Action = EDIT
+    request: EditRequest, model: ModelConfig, source: Provider, action: Action = EDIT
 ) -> PreparedPrompt:
     selection = textedit.select_lines(request.text, request.start_line, request.end_line)
-    tokens, stop = template_for(model, action)
+    chat = source.wants_chat
+    tokens, stop = template_for(model, action, chat=chat)
 
-    def render(prefix: str, suffix: str) -> str:
-        return prompts.render(tokens, edit_variables(request, model, selection.code, prefix, suffix))
+    def render(prefix: str, suffix: str) -> Prompt:
+        variables = edit_variables(request, model, selection.code, prefix, suffix)
+        text = prompts.render(tokens, variables)
+        if not chat:
+            return Prompt(text=text, stop=stop)
+        system = Message("system", variables["system_message"])
+        return Prompt(messages=(system, Message("user", text)), stop=stop)
 
     fitted = await budget.fit_prompt(
         render,
@@ -153,11 +160,11 @@ async def prepare_prompt(
         max_tokens=model.completion_options.max_tokens,
         count=source.count_tokens,
     )
-    return PreparedPrompt(fitted.prompt, stop, selection, fitted)
+    return PreparedPrompt(fitted.prompt, selection, fitted)
 
 
 async def collect_answer(
-    source: CompletionSource,
+    source: Provider,
     prepared: PreparedPrompt,
     model: ModelConfig,
     on_progress: ProgressCallback | None,
@@ -166,7 +173,7 @@ async def collect_answer(
     parts: list[str] = []
     received = 0
     last: Chunk | None = None
-    async with contextlib.aclosing(source.stream(prepared.prompt, prepared.stop)) as chunks:
+    async with contextlib.aclosing(source.stream(prepared.prompt)) as chunks:
         async for chunk in chunks:
             last = chunk
             if chunk.content:
@@ -181,10 +188,14 @@ async def collect_answer(
             "the model server cut the prompt to fit its context, so the answer cannot be trusted; "
             "lower context_length to the server's --ctx-size (per slot)"
         )
-    if last.stop_type == "limit":
+    if last.finish == "length":
         raise EditRejected(
             f"the answer reached max_tokens ({model.completion_options.max_tokens}) before it was "
             "finished; raise completion_options.max_tokens or select less code"
+        )
+    if last.finish == "error":
+        raise EditRejected(
+            "the model server stopped the answer for a reason of its own (finish_reason); nothing was changed"
         )
     return "".join(parts), received
 
@@ -192,7 +203,7 @@ async def collect_answer(
 async def run_edit(
     request: EditRequest,
     model: ModelConfig,
-    source: CompletionSource,
+    source: Provider,
     on_progress: ProgressCallback | None = None,
     action: Action = EDIT,
 ) -> EditResult:
@@ -208,7 +219,7 @@ async def run_edit(
         if not new_code.strip():
             raise EditRejected("the model's answer was empty")
     else:
-        code = textedit.extract_code(answer, textedit.answer_opener(prepared.prompt))
+        code = textedit.extract_code(answer, textedit.answer_opener(prepared.prompt.text))
         if not code.strip():
             raise EditRejected("the model's answer held no code; nothing was changed")
         if action.output == "file":

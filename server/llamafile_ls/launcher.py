@@ -20,18 +20,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import attrs
 
-from llamafile_ls.errors import LaunchFailed, LlamafileLsError, ServerUnreachable
+from llamafile_ls.errors import LaunchFailed
 
 if TYPE_CHECKING:
     from llamafile_ls.config import ModelConfig
-    from llamafile_ls.llamafile import LlamafileProvider
+    from llamafile_ls.providers.base import Provider
+    from llamafile_ls.providers.base import State as Probe
 
 StatusCallback = Callable[[str], None]
-Probe = Literal["ready", "loading", "down", "foreign"]
 _POLL_SECONDS = 0.25
 _LOG_TAIL_LINES = 12
 
@@ -80,19 +80,9 @@ class Launched:
     api_base: str
 
 
-async def probe(provider: LlamafileProvider) -> Probe:
+async def probe(provider: Provider) -> Probe:
     """What answers at the provider's api_base: ready, loading, nothing, or something else."""
-    try:
-        status, body = await provider.get_json("/health")
-    except ServerUnreachable:
-        return "down"
-    except LlamafileLsError:
-        return "loading"  # it accepted the connection but is too busy to answer in time
-    if status == 503:
-        return "loading"
-    if status == 200 and isinstance(body, dict) and "status" in body:
-        return "loading" if "loading" in str(body["status"]) else "ready"
-    return "foreign"
+    return (await provider.probe()).state
 
 
 class Launcher:
@@ -106,7 +96,7 @@ class Launcher:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def ensure_running(
-        self, model: ModelConfig, provider: LlamafileProvider, on_status: StatusCallback | None = None
+        self, model: ModelConfig, provider: Provider, on_status: StatusCallback | None = None
     ) -> Launched | None:
         """Make sure the model's server answers, starting ``llamafile_command`` if needed.
 
@@ -115,7 +105,7 @@ class Launcher:
         if not model.llamafile_command:
             return None
         say = on_status or (lambda _message: None)
-        key = provider.base_url
+        key = provider.shown_url
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             state = await probe(provider)
@@ -177,7 +167,7 @@ class Launcher:
         return Launched(process, command, log, key)
 
     async def _wait_ready(
-        self, launched: Launched | None, model: ModelConfig, provider: LlamafileProvider, say: StatusCallback
+        self, launched: Launched | None, model: ModelConfig, provider: Provider, say: StatusCallback
     ) -> None:
         started = time.monotonic()
         timeout = model.llamafile_start_timeout
@@ -196,13 +186,13 @@ class Launcher:
             if state == "ready":
                 return
             if state == "foreign":
-                raise LaunchFailed(f"the server at {provider.base_url} is not a llamafile or llama.cpp server")
+                raise LaunchFailed(f"the server at {provider.shown_url} is not a llamafile or llama.cpp server")
             waited = time.monotonic() - started
             if waited > timeout:
                 if launched is not None:
                     await self.stop(launched)
                 raise LaunchFailed(
-                    f"the model server at {provider.base_url} was not ready after {timeout:g} s "
+                    f"the model server at {provider.shown_url} was not ready after {timeout:g} s "
                     "(llamafile_start_timeout)"
                     + (f"; its output ends: {tail(launched.log, 6)} (log: {launched.log})" if launched else "")
                 )  # fmt: skip

@@ -14,24 +14,24 @@ from typing import TYPE_CHECKING
 from llamafile_ls.config import ModelConfig
 
 if TYPE_CHECKING:
-    from llamafile_ls.llamafile import LlamafileProvider
+    from llamafile_ls.providers.base import Provider
 
 
 class ProviderPool:
     def __init__(self) -> None:
-        self._providers: dict[str, tuple[ModelConfig, LlamafileProvider]] = {}
+        self._providers: dict[str, tuple[ModelConfig, Provider]] = {}
         self._users: dict[int, int] = {}  # id(provider) -> requests using it
-        self._retired: list[LlamafileProvider] = []
+        self._retired: list[Provider] = []
 
     @contextlib.asynccontextmanager
-    async def use(self, model: ModelConfig) -> AsyncIterator[LlamafileProvider]:
-        from llamafile_ls.llamafile import LlamafileProvider  # httpx on first use only
+    async def use(self, model: ModelConfig) -> AsyncIterator[Provider]:
+        from llamafile_ls import providers
 
         current = self._providers.get(model.title)
         if current is None or current[0] != model:
             if current is not None:
                 self._retired.append(current[1])
-            current = (model, LlamafileProvider(model))
+            current = (model, providers.create(model))  # httpx is imported on first use only
             self._providers[model.title] = current
         provider = current[1]
         self._users[id(provider)] = self._users.get(id(provider), 0) + 1

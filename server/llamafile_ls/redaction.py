@@ -10,12 +10,14 @@ shows its start; a clipped message may show its end).
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import re
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 if TYPE_CHECKING:
     from llamafile_ls.config import Config, ModelConfig
@@ -24,6 +26,9 @@ MASK = "***"
 # A piece of a cut secret must be at least this long to be recognised as one: shorter
 # pieces say nothing about the key and would mask ordinary words.
 _MIN_FRAGMENT = 4
+# How many of the newest secrets get every form and cut pieces masked (a config rarely has
+# more than a few keys; thousands would make each message cost thousands of checks).
+_FULL = 256
 # Runs of the characters keys are made of; a clipped key is such a run in a message.
 _KEYISH = re.compile(r"[A-Za-z0-9_\-+/=~.%]+")
 # Words of an Authorization header that are not secret.
@@ -38,36 +43,87 @@ _SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|session|password|cred
 
 
 class Redactor:
-    """Remembers secrets and masks them in text. Thread-safe; secrets are never forgotten."""
+    """Remembers secrets and masks them in text. Thread-safe; secrets are never forgotten.
+
+    Linear in the text whatever the number of secrets: the exact forms are found by one
+    compiled pattern, cut pieces by set lookups on each run of key characters. The newest
+    ``_FULL`` secrets get every form; older ones (a config of thousands of keys) are still
+    masked whole.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._exact: list[str] = []  # longest first, so a longer form is masked whole
-        self._whole: set[str] = set()  # the secrets themselves, for fragment matching
+        self._secrets: dict[str, bool] = {}  # secret → whether cut pieces of it are masked too
+        self._whole: set[str] = set()  # every secret and its key-character forms
+        self._pattern: re.Pattern[str] | None = None
+        self._starts: set[str] = set()  # starts of secrets (≥ _MIN_FRAGMENT): a key cut at its end
+        self._ends: set[str] = set()  # ends of secrets: a key cut at its start
+        self._longest = 0
+        self._stale = False
 
-    def add(self, *values: str | None) -> None:
+    def add(self, *values: str | None, fragments: bool = True) -> None:
         with self._lock:
             for value in values:
                 if not value or value.strip().lower() in _PLACEHOLDERS:
                     continue
-                for form in _forms(value):
-                    if form not in self._exact:
-                        self._exact.append(form)
-                for part in _parts(value):
-                    self._whole.add(part)
-            self._exact.sort(key=len, reverse=True)
+                for part in [*_parts(value), value.strip()]:
+                    if part and part not in self._secrets:
+                        self._secrets[part] = fragments
+                        self._stale = True
 
     def __bool__(self) -> bool:
-        return bool(self._exact)
+        return bool(self._secrets)
+
+    def _build(self) -> None:
+        recent = list(self._secrets.items())[-_FULL:]
+        forms: set[str] = set()
+        starts: set[str] = set()
+        ends: set[str] = set()
+        for secret, fragments in recent:
+            forms.update(_forms(secret))
+            if fragments:
+                starts.update(secret[:n] for n in range(_MIN_FRAGMENT, len(secret)))
+                ends.update(secret[-n:] for n in range(_MIN_FRAGMENT, len(secret)))
+        long_forms = sorted((form for form in forms if len(form) >= 3), key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, long_forms))) if long_forms else None
+        self._whole = set(self._secrets) | {form for form in forms if _KEYISH.fullmatch(form)}
+        self._starts, self._ends = starts, ends
+        self._longest = max((len(secret) for secret, _ in recent), default=0)
+        self._stale = False
 
     def redact(self, text: str) -> str:
-        if not self._exact or not text:
+        if not self._secrets or not text:
             return text
-        exact, whole = self._exact, self._whole
-        for form in exact:
-            if len(form) >= 3:
-                text = text.replace(form, MASK)
-        return _KEYISH.sub(lambda match: _mask_fragment(match.group(0), whole), text)
+        if self._stale:
+            with self._lock:
+                if self._stale:
+                    self._build()
+        if self._pattern is not None:
+            text = self._pattern.sub(MASK, text)
+        return _KEYISH.sub(self._mask_run, text)
+
+    def _mask_run(self, match: re.Match[str]) -> str:
+        """A run of key characters that is a secret, or ends in the start of one (a key cut
+        at its end, after ``api_key=`` say), or starts with the end of one."""
+        run = match.group(0)
+        if len(run) < _MIN_FRAGMENT:
+            return run
+        core = run.strip(".")
+        if core in self._whole:
+            return run.replace(core, MASK)
+        limit = min(len(run), self._longest)
+        for size in range(limit, _MIN_FRAGMENT - 1, -1):  # the longest piece first
+            if run[-size:] in self._starts:
+                return run[:-size] + MASK
+            if run[:size] in self._ends:
+                return MASK + run[size:]
+        # A cut key shown with "..." after it: the dots are not part of the key.
+        stripped = run.rstrip(".")
+        if stripped != run and len(stripped) >= _MIN_FRAGMENT:
+            for size in range(min(len(stripped), self._longest), _MIN_FRAGMENT - 1, -1):
+                if stripped[-size:] in self._starts:
+                    return stripped[:-size] + MASK + run[len(stripped) :]
+        return run
 
     def redact_value(self, value: Any) -> Any:
         """Every string in a JSON-like value (dicts, lists), masked."""
@@ -81,14 +137,17 @@ class Redactor:
 
 
 def _forms(value: str) -> Iterable[str]:
-    """The ways a secret shows up in text: as is, trimmed, escaped, and its parts."""
-    forms = {value, value.strip()}
-    for part in _parts(value):
-        forms.add(part)
-    for form in list(forms):
-        escaped = json.dumps(form)[1:-1]
-        forms.update({escaped, escaped.replace("/", "\\/"), quote(form, safe=""), quote(form)})
-        forms.add(repr(form)[1:-1])
+    """The ways a secret shows up in text: as is, escaped for JSON, URLs, HTML, base64."""
+    forms = {value}
+    encoded = value.encode("utf-8", "surrogatepass")
+    for b64 in (base64.b64encode(encoded), base64.urlsafe_b64encode(encoded)):
+        text = b64.decode("ascii")
+        forms.update({text, text.rstrip("=")})
+    escaped = json.dumps(value)[1:-1]
+    quoted = quote(value, safe="")
+    forms.update({escaped, escaped.replace("/", "\\/"), quoted, quote(value), html.escape(value)})
+    forms.add(re.sub("%[0-9A-F]{2}", lambda match: match.group(0).lower(), quoted))
+    forms.add(repr(value)[1:-1])
     return [form for form in forms if form.strip()]
 
 
@@ -100,30 +159,28 @@ def _parts(value: str) -> list[str]:
     return [word for word in words if word.lower().rstrip(":") not in _SCHEMES]
 
 
-def _mask_fragment(run: str, secrets: set[str]) -> str:
-    """Mask a run of key characters that is the start or the end of a secret (a cut key)."""
-    core = run.strip(".")
-    if len(core) < _MIN_FRAGMENT:
-        return run
-    for secret in secrets:
-        if core != secret and len(core) < len(secret) and (secret.startswith(core) or secret.endswith(core)):
-            lead = run[: len(run) - len(run.lstrip("."))]
-            trail = run[len(lead) + len(core) :]
-            return f"{lead}{MASK}{trail}"
-    return run
-
-
 def url_secrets(url: str | None) -> list[str]:
-    """The user, password and query values of a URL: ``http://u:p@h/?token=t`` → u, p, t."""
+    """The password and query values of a URL (``http://u:p@h/?token=t`` → p, t), and the
+    Basic credentials httpx sends for ``u:p`` (base64 of it). The user is :func:`url_user`."""
     if not url:
         return []
     try:
         parts = urlsplit(url)
-        found = [parts.password or "", parts.username or ""]
-        found += [value for _key, value in parse_qsl(parts.query, keep_blank_values=False)]
+        user, password = parts.username or "", parts.password or ""
+        found = [password, *(value for _key, value in parse_qsl(parts.query, keep_blank_values=False))]
     except ValueError:
         return []
+    if user or password:
+        found.append(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii"))
     return [item for item in found if item]
+
+
+def url_user(url: str | None) -> str:
+    """The user of a URL: masked where it appears whole, but its pieces are ordinary words."""
+    try:
+        return (urlsplit(url).username or "") if url else ""
+    except ValueError:
+        return ""
 
 
 def public_url(url: str) -> str:
@@ -153,17 +210,19 @@ def model_secrets(model: ModelConfig) -> list[str]:
     return found
 
 
-def config_secrets(config: Config) -> list[str]:
-    return [secret for model in config.models for secret in model_secrets(model)]
-
-
 # The process's one redactor: every output path (CLI streams, LSP messages, JSON-RPC errors,
 # logs) goes through it.
 SECRETS = Redactor()
 
 
+def remember_model(model: ModelConfig) -> None:
+    SECRETS.add(*model_secrets(model))
+    SECRETS.add(url_user(model.api_base), url_user(model.request_options.proxy), fragments=False)
+
+
 def remember(config: Config) -> None:
-    SECRETS.add(*config_secrets(config))
+    for model in config.models:
+        remember_model(model)
 
 
 def redact(text: str) -> str:

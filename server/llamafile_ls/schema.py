@@ -17,15 +17,19 @@ from typing import Any
 
 import attrs
 
-from llamafile_ls import prompts
+from llamafile_ls import prompts, providers
 from llamafile_ls.config import CompletionOptions, CustomCommand, ModelConfig, RequestOptions
 
 DESCRIPTIONS: dict[str, str] = {
     # ModelConfig
     "title": "The name shown in the editor and used to pick the model (`--model`, llamafile.selectModel).",
-    "provider": 'Must be "llamafile" (or "llama.cpp") for llamafile-ls; models of other providers are skipped.',
-    "model": "The model's name; also picks the prompt family when `template` is not set.",
-    "api_base": "Where the llamafile or llama.cpp server listens.",
+    "provider": "The kind of model server: llamafile or llama.cpp (its native API), or openai, lmstudio, ollama, "
+    "vllm (the OpenAI API); models of other providers are skipped.",
+    "model": "The model's name (sent as `model` to OpenAI-compatible servers); also picks the prompt family when "
+    "`template` is not set.",
+    "api_base": "Where the model server listens; OpenAI-compatible ones usually end in /v1. The default depends on "
+    "the provider (llamafile http://localhost:8080, ollama http://localhost:11434, lmstudio "
+    "http://localhost:1234/v1, vllm http://localhost:8000/v1).",
     "api_key": "Sent as a bearer token. Never logged.",
     "llamafile_command": "Run to start the llamafile when nothing answers at api_base. Use an absolute path. "
     "Only honoured in your own config file.",
@@ -38,6 +42,8 @@ DESCRIPTIONS: dict[str, str] = {
     "prompt_templates": "Mustache templates by action (e.g. edit) that replace the built-in ones.",
     "template": "The prompt family of the built-in templates; detected from the model name when not set.",
     "unique_id": "An identifier kept for Continue compatibility.",
+    "use_legacy_completions_endpoint": "OpenAI-compatible servers: send a raw prompt in the model's own format to "
+    "/completions instead of chat messages to /chat/completions.",
     # CompletionOptions
     "temperature": "Sampling temperature.",
     "top_p": "Nucleus sampling probability.",
@@ -98,6 +104,8 @@ def _object_schema(cls: type) -> dict[str, Any]:
             schema["default"] = list(default) if isinstance(default, tuple) else default
         if field.name == "template":
             schema["enum"] = [*sorted(prompts.TEMPLATE_NAMES), None]
+        if field.name == "provider":
+            schema["examples"] = sorted(providers.NAMES)
         properties[field.name] = schema
         if camel_case(field.name) != field.name:
             properties[camel_case(field.name)] = schema

@@ -1,8 +1,9 @@
-"""Parse the answer stream of llama.cpp's and llamafile's ``/completion`` endpoint. Pure.
+"""Server-sent events as model servers send them: lines in, decoded events out. Pure.
 
-What arrives, line by line: ``data: {json}`` events (``content``, and a final chunk with
-``stop: true``), ``:`` comment pings, sometimes ``data: [DONE]``; errors as
-``data: {"error": {...}}`` (llama.cpp) or ``error: {json}`` (llamafile 0.8/0.9).
+What arrives, line by line: ``data: {json}`` events, ``:`` comment pings, ``data: [DONE]``;
+errors as ``data: {"error": {...}}`` (llama.cpp, OpenAI) or ``error: {json}`` (llamafile
+0.8/0.9); from a server that ignored ``"stream"``, a plain JSON body. Each provider says
+how one event's JSON becomes a :class:`~llamafile_ls.providers.base.Chunk`.
 """
 
 from __future__ import annotations
@@ -10,22 +11,18 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any
-
-import attrs
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from llamafile_ls.errors import ContextTooSmall, ModelServerError, StreamBroken
 
+if TYPE_CHECKING:
+    from llamafile_ls.providers.base import Chunk
+
 _EOL = re.compile(r"\r\n|\r|\n")
-
-
-@attrs.frozen
-class Chunk:
-    content: str
-    stop: bool = False
-    stop_type: str | None = None  # "eos", "word", "limit" (llama.cpp); None if unknown
-    tokens_predicted: int | None = None
-    prompt_truncated: bool = False
+# Error kinds that mean "the prompt does not fit": llama.cpp's and the OpenAI API's.
+_CONTEXT_KINDS = frozenset({"exceed_context_size_error", "context_length_exceeded"})
+_CONTEXT_WORDS = ("context size", "context length", "context window")
 
 
 def error_message(payload: Any) -> str:
@@ -40,12 +37,12 @@ def error_message(payload: Any) -> str:
 
 def error_from_payload(payload: Any, status: int | None = None) -> ModelServerError | ContextTooSmall:
     message = error_message(payload)
-    kind = (
-        payload.get("error", {}).get("type")
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict)
-        else None
-    )
-    if kind == "exceed_context_size_error" or "context size" in message or "context length" in message:
+    inner = payload.get("error") if isinstance(payload, dict) else None
+    kinds = {str(inner.get(key)) for key in ("type", "code")} if isinstance(inner, dict) else set()
+    lowered = message.lower()
+    if kinds & _CONTEXT_KINDS or any(
+        words in lowered for words in ("context size", "context length", "context window")
+    ):
         return ContextTooSmall(
             f"the prompt does not fit the model server's context ({message}); "
             "lower context_length in the config or start the server with a larger --ctx-size"
@@ -53,7 +50,7 @@ def error_from_payload(payload: Any, status: int | None = None) -> ModelServerEr
     return ModelServerError(f"the model server reported an error: {message}", status=status)
 
 
-def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+def field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
     """A chunk field of exactly the documented type: a ``"stop": "false"`` is not a stop."""
     value = data.get(name, default)
     if value is None or value is default:
@@ -61,23 +58,6 @@ def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], defau
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise StreamBroken(f"the model server sent a malformed event: {name!r} is {_clip(json.dumps(value), 40)}")
     return value
-
-
-def _chunk(data: dict[str, Any]) -> Chunk:
-    stop = _field(data, "stop", bool, False)
-    stop_type = _field(data, "stop_type", str, None)
-    if stop and stop_type is None:  # older servers: stopped_eos / stopped_word / stopped_limit
-        for kind in ("limit", "word", "eos"):
-            if _field(data, f"stopped_{kind}", bool, False):
-                stop_type = kind
-                break
-    return Chunk(
-        content=_field(data, "content", str, ""),
-        stop=stop,
-        stop_type=stop_type,
-        tokens_predicted=_field(data, "tokens_predicted", int, None),
-        prompt_truncated=_field(data, "truncated", bool, False),
-    )
 
 
 class LineReader:
@@ -139,10 +119,17 @@ class LineReader:
             )
 
 
-class CompletionStreamParser:
-    """Feed lines; get chunks. Raises on an error event or on text that is not the protocol."""
+Decode = Callable[[dict[str, Any]], "Chunk | None"]  # one event's JSON → a chunk (None: no news)
 
-    def __init__(self) -> None:
+
+class EventStreamParser:
+    """Feed lines; get chunks. Raises on an error event or on text that is not the protocol.
+
+    ``finished`` turns true at the chunk that says why the model stopped, or at ``[DONE]``.
+    """
+
+    def __init__(self, decode: Decode) -> None:
+        self._decode = decode
         self.finished = False
         self._pending: list[str] = []  # a data field split over lines (rare, but legal SSE)
 
@@ -168,10 +155,11 @@ class CompletionStreamParser:
             payload = _loads_or_text(line)
             if isinstance(payload, dict) and "error" in payload:
                 raise error_from_payload(payload)
-            if isinstance(payload, dict) and "content" in payload:
-                chunk = _chunk(payload)
-                self.finished = chunk.stop
-                return chunk
+            if isinstance(payload, dict):
+                chunk = self._decode(payload)
+                if chunk is not None:
+                    self.finished = chunk.stop
+                    return chunk
         raise StreamBroken(f"the model server sent something that is not an event stream: {_clip(line)}")
 
     def _flush(self) -> Chunk | None:
@@ -191,8 +179,8 @@ class CompletionStreamParser:
             raise StreamBroken(f"the model server sent a malformed event: {_clip(text)}")
         if "error" in data:
             raise error_from_payload(data)
-        chunk = _chunk(data)
-        if chunk.stop:
+        chunk = self._decode(data)
+        if chunk is not None and chunk.stop:
             self.finished = True
         return chunk
 

@@ -148,7 +148,7 @@ def register(server: LlamafileLanguageServer) -> None:
             )
         await _watch_config_file(ls)
         # Load the HTTP stack now, off the event loop, so the first edit does not wait for it.
-        await asyncio.to_thread(importlib.import_module, "llamafile_ls.llamafile")
+        await asyncio.to_thread(importlib.import_module, "llamafile_ls.providers.http")
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def on_watched_files(ls: LlamafileLanguageServer, params: types.DidChangeWatchedFilesParams) -> None:

@@ -245,8 +245,10 @@ def open_document(server: LlamafileLanguageServer, uri: str) -> TextDocument | N
 # a preview waits for a person.
 APPLY_TIMEOUT = 30.0
 PREVIEW_TIMEOUT = 900.0
+_WITHDRAW_WAIT = 2.0  # seconds to hear whether a withdrawn edit was applied meanwhile
 _SETTLE = 2.0  # seconds to wait for the didChange of an applied edit before the next one
 _MAX_REBASES = 200
+_unreported: dict[str, int | None] = {}  # uri -> its version before an edit the editor has not reported
 _apply_locks: dict[str, tuple[asyncio.Lock, int]] = {}  # uri -> (its lock, edits holding or awaiting it)
 
 
@@ -286,6 +288,16 @@ async def apply_edits(
     from llamafile_ls import textedit
 
     async with _one_at_a_time(uri):
+        behind = _unreported.get(uri)
+        if behind is not None:
+            # The last edit applied here was never reported back (no didChange yet): this
+            # server's copy is stale, and an edit moved onto it could land on the wrong lines.
+            if not await _version_change(server, uri, behind, _SETTLE):
+                return False, (
+                    "the editor has not reported the previous edit of this document yet (no didChange); "
+                    "nothing was applied, try again"
+                )
+            _unreported.pop(uri, None)
         for _attempt in range(_MAX_REBASES):
             document = open_document(server, uri)
             if document is None:
@@ -306,10 +318,17 @@ async def apply_edits(
                 # Shielded: a late answer must find its request still there, not a cancelled one.
                 response = await asyncio.wait_for(asyncio.shield(pending), limit)
             except asyncio.CancelledError:
+                # Cancelled while the editor holds the edit (a preview, a slow editor): withdraw
+                # it, and hear what the editor did. It may have applied the edit already (the
+                # request crossed the cancel): then the answer must say so, not "cancelled".
+                if not pending.done():
+                    server.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
+                    await asyncio.wait({pending}, timeout=_WITHDRAW_WAIT)
                 if _was_applied(pending):
-                    return True, ""  # applied just as the cancel came: the answer must say so
-                # Cancelled while the editor holds the edit (a preview, a slow editor): withdraw it.
-                server.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
+                    task = asyncio.current_task()
+                    if task is not None and hasattr(task, "uncancel"):
+                        task.uncancel()
+                    return True, ""
                 raise
             except asyncio.TimeoutError:
                 return False, (
@@ -318,10 +337,11 @@ async def apply_edits(
                 )
             except JsonRpcException as error:  # the editor answered applyEdit with an error
                 return False, f"the editor failed to apply the edit: {error}"
-            if response.applied:
+            if response.applied is True:
                 # The next edit must be moved onto this one: let the editor's didChange arrive.
                 with contextlib.suppress(asyncio.CancelledError):  # too late to cancel: it is applied
-                    await _version_change(server, uri, current_version, _SETTLE)
+                    if not await _version_change(server, uri, current_version, _SETTLE):
+                        _unreported[uri] = current_version
                 return True, ""
             if await _version_change(server, uri, current_version, 0.5):
                 continue  # the user typed in between: move the edit onto what they have now
@@ -335,7 +355,7 @@ async def apply_edits(
 def _was_applied(answer: asyncio.Future[Any]) -> bool:
     if not answer.done() or answer.cancelled() or answer.exception() is not None:
         return False
-    return bool(getattr(answer.result(), "applied", False))
+    return getattr(answer.result(), "applied", False) is True
 
 
 def _apply_timeout(server: LlamafileLanguageServer) -> float:

@@ -13,7 +13,7 @@ from llamafile_ls.config_file import ENV_VAR
 
 if TYPE_CHECKING:
     from llamafile_ls.features.progress import RequestProgress
-    from llamafile_ls.llamafile import LlamafileProvider
+    from llamafile_ls.providers.base import Provider
     from llamafile_ls.server import LlamafileLanguageServer
 
 
@@ -63,7 +63,7 @@ def own_config_locations() -> list[Path]:
 
 
 async def ensure_model_server(
-    server: LlamafileLanguageServer, model: ModelConfig, provider: LlamafileProvider, progress: RequestProgress
+    server: LlamafileLanguageServer, model: ModelConfig, provider: Provider, progress: RequestProgress
 ) -> None:
     if not model.llamafile_command or not may_launch(server, model):
         return

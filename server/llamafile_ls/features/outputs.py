@@ -42,8 +42,11 @@ async def _new_test_file(server: LlamafileLanguageServer, request: EditRequest, 
     if not request.file_path:
         raise LlamafileLsError("/test needs a document saved as a file, to put the tests next to it")
     target = next(
-        Path(name) for name in candidate_test_files(request.file_path, request.language) if not Path(name).exists()
+        (Path(name) for name in candidate_test_files(request.file_path, request.language) if not Path(name).exists()),
+        None,
     )
+    if target is None:
+        raise LlamafileLsError(f"/test: every test file name next to {request.file_path} is taken; tidy them up first")
     uri = target.as_uri()
     workspace = server.client_capabilities.workspace
     capability = workspace.workspace_edit if workspace else None

@@ -1,8 +1,11 @@
-"""The llamafile provider: a prompt in, an async stream of text chunks out, over httpx.
+"""What every HTTP provider shares: one connection pool per model, requests that never leak a
+key, errors mapped once into the small hierarchy of :mod:`llamafile_ls.errors`, and a
+streaming loop that is bounded by content (``request_options.timeout`` bounds the wait for
+the first piece of the answer and any stall after it; keep-alive pings are not progress),
+by ``max_tokens`` on our side, and by line length.
 
-Speaks the ``/completion`` API of llama.cpp's server and of llamafile's ``--server``.
-Closing the stream closes the HTTP connection, which is how llama.cpp learns to stop
-generating; so callers iterate it inside ``contextlib.aclosing`` or a cancellable task.
+A wire format (llama.cpp's, the OpenAI API's) subclasses :class:`HttpProvider` and says
+what to send and how to read one event.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import contextlib
 import json
 import re
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,91 +24,66 @@ import httpx
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import (
     AuthenticationFailed,
+    ContextTooSmall,
     ModelServerError,
     ProviderError,
     RequestTimedOut,
     ServerUnreachable,
     StreamBroken,
 )
-from llamafile_ls.prompts import unique
-from llamafile_ls.redaction import SECRETS, model_secrets, public_url
-from llamafile_ls.sse import Chunk, CompletionStreamParser, LineReader, error_from_payload, error_message
+from llamafile_ls.providers.base import Chunk
+from llamafile_ls.redaction import SECRETS, public_url, remember_model
+from llamafile_ls.sse import Decode, EventStreamParser, LineReader, error_from_payload, error_message
 
 _T = TypeVar("_T")
 # A server that streams past max_tokens is cut off here: chunks are about one token each,
 # and no real token is longer than this many characters on average.
 _TOKEN_SLACK = 8
+_CHARS_PER_TOKEN = 64
 _DRAIN_LIMIT = 64 * 1024
 _DRAIN_SECONDS = 0.25
-_CHARS_PER_TOKEN = 64
-
-_SAMPLING = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty")
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _ERROR_BODY_LIMIT = 4096
+_ERROR_BODY_SECONDS = 5.0
+# Error kinds that mean "your key is wrong", whatever the status: the OpenAI API's, and a
+# LiteLLM gateway's (without its database it answers a key it does not know with 400).
+_AUTH_KINDS = frozenset({"invalid_api_key", "authentication_error", "auth_error", "no_db_connection"})
 
 
-def completion_body(model: ModelConfig, prompt: str, stop: Iterable[str] = ()) -> dict[str, Any]:
-    """The JSON body for ``/completion``: options in llama.cpp's names, then llama_cpp_args.
-
-    Explicit options win over ``llama_cpp_args``; stop strings from everywhere are unioned.
-    """
-    options = model.completion_options
-    body: dict[str, Any] = {"prompt": prompt, "stream": True, "n_predict": options.max_tokens}
-    for name in _SAMPLING:
-        value = getattr(options, name)
-        if value is not None:
-            body[name] = value
-    stops = [*options.stop, *stop]
-    for key, value in model.llama_cpp_args.items():
-        if key == "stop":
-            stops.extend([value] if isinstance(value, str) else value)
-        elif key not in body:
-            body[key] = value
-    if stops:
-        body["stop"] = list(unique(stops))
-    return body
-
-
-def start_hint(model: ModelConfig) -> str:
-    try:
-        port = urlsplit(model.api_base).port or 8080
-    except ValueError:
-        port = 8080
-    return (
-        f"start it with `./your-model.llamafile --server --nobrowser --port {port}` "
-        f"(or `llama-server -m model.gguf --port {port}`), "
-        f"or set llamafile_command for model {model.title!r} in the config"
-    )
-
-
-class LlamafileProvider:
-    """One model's server. Reuses one connection pool; ``aclose()`` when done."""
+class HttpProvider:
+    """One model's server over httpx. Subclasses build requests and decode events."""
 
     def __init__(self, model: ModelConfig, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.model = model
         self.base_url = model.api_base.rstrip("/")
         self.shown_url = public_url(self.base_url)  # what messages say: no credentials in it
-        self._tokenize_supported: bool | None = None
         # Every credential that can leave this process leaves it through here: remembered
         # first, so no message, log or error can show it afterwards.
-        SECRETS.add(*model_secrets(model))
+        remember_model(model)
         self._client = self._mapped(lambda: _make_client(model, transport))
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def stream(self, prompt: str, stop: Iterable[str] = ()) -> AsyncGenerator[Chunk, None]:
-        """Yield the answer's chunks; the last one has ``stop=True``.
+    # --- what a wire format says ------------------------------------------------------------
 
-        Raises a :class:`~llamafile_ls.errors.ProviderError` subclass with a message a user
-        can act on. Leaving the iteration early closes the connection.
+    def start_hint(self) -> str:
+        """How to start a server that answers at api_base, for the "nothing answers" message."""
+        return f"is the model server running? check api_base of model {self.model.title!r}"
 
-        ``request_options.timeout`` bounds the wait for the first piece of the answer and
-        any stall after it (keep-alive pings do not count as progress); a server that
-        streams past ``max_tokens`` is cut off here, as if it had stopped at the limit.
+    def not_found(self, path: str) -> str:
+        """What a 404 without a body means for this wire format."""
+        return f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); check api_base"
+
+    # --- streaming ----------------------------------------------------------------------------
+
+    async def stream_events(self, path: str, body: dict[str, Any], decode: Decode) -> AsyncGenerator[Chunk, None]:
+        """POST ``body`` to ``path`` and yield the answer's chunks; the last has a finish.
+
+        Leaving the iteration early closes the connection, which is how a server learns to
+        stop generating.
         """
-        body = completion_body(self.model, prompt, stop)
-        parser = CompletionStreamParser()
+        parser = EventStreamParser(decode)
         reader = LineReader()
         timeout = self.model.request_options.timeout
         max_tokens = self.model.completion_options.max_tokens
@@ -114,11 +92,15 @@ class LlamafileProvider:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            request = self._mapped(lambda: self._post("/completion", body))
-            # No retry: a POST the server may have started on must not run twice.
-            async with contextlib.aclosing(await self._send(request, stream=True, retry=False)) as response:
+            request = self._mapped(lambda: self.post_request(path, body))
+            # No retry: a POST the server may have started on must not run twice. The head of
+            # the answer counts against the same deadline as its first piece (a server that
+            # trickles its head a byte at a time would reset httpx's read timeout for ever).
+            async with _within(deadline):
+                sent = await self._send(request, stream=True, retry=False)
+            async with contextlib.aclosing(sent) as response:
                 if response.status_code >= 400:
-                    await self._raise_for_status(response, "/completion")
+                    await self.raise_for_status(response, path)
                 pieces = response.aiter_bytes()
                 while True:  # pieces is closed with the response
                     try:
@@ -142,8 +124,11 @@ class LlamafileProvider:
                             await _drain(pieces)
                             return
                         if received > max_tokens + _TOKEN_SLACK or characters > _CHARS_PER_TOKEN * max_tokens + 4096:
-                            yield Chunk("", stop=True, stop_type="limit")  # the server ignored n_predict
+                            yield Chunk("", finish="length")  # the server ignored the limit
                             return
+                    if parser.finished:  # [DONE] on a line of its own
+                        await _drain(pieces)
+                        return
                 for line in [*reader.close(), ""]:
                     last = parser.feed(line)
                     if last is not None:
@@ -153,7 +138,7 @@ class LlamafileProvider:
                         f"the model server at {self.shown_url} ended the answer without finishing it "
                         f"(after {_tokens(received)})"
                     )
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError):
             raise self._stalled(received) from None
         except httpx.RemoteProtocolError as error:
             if received == 0 and "without sending" in str(error):
@@ -179,39 +164,16 @@ class LlamafileProvider:
             f"(after {_tokens(received)}): {error or type(error).__name__}"
         )
 
-    async def count_tokens(self, text: str) -> int | None:
-        """Tokens in ``text`` by the server's own tokenizer; None if it has no ``/tokenize``."""
-        if self._tokenize_supported is False:
-            return None
-        try:
-            request = self._mapped(lambda: self._post("/tokenize", {"content": text}))
-            response = await self._send(request)
-        except httpx.TimeoutException:
-            raise RequestTimedOut(f"the model server at {self.shown_url} did not answer /tokenize in time") from None
-        except httpx.TransportError:
-            return None  # counting is an optimisation; the estimate will do
-        if response.status_code in (404, 405, 501):
-            self._tokenize_supported = False
-            return None
-        if response.status_code >= 400:
-            await self._raise_for_status(response, "/tokenize")
-        try:
-            tokens = response.json()["tokens"]
-            count = len(tokens) if isinstance(tokens, list) else None
-        except (ValueError, KeyError, TypeError):
-            count = None
-        if count is None:
-            self._tokenize_supported = False
-            return None
-        self._tokenize_supported = True
-        return count
+    # --- plain requests -------------------------------------------------------------------------
 
     async def get_json(self, path: str, timeout: float | None = 10.0) -> tuple[int, Any]:
-        """GET a small JSON (or text) document, e.g. ``/health`` or ``/props``; for probing."""
+        """GET a small JSON (or text) document, e.g. ``/health``; for probing."""
+        limit = timeout if timeout is not None else self.model.request_options.timeout
         try:
             request = self._mapped(lambda: self._client.build_request("GET", f"{self.base_url}{path}", timeout=timeout))
-            response = await self._send(request)
-        except httpx.TimeoutException:
+            async with _within(asyncio.get_running_loop().time() + limit):  # a trickle ends too
+                response = await self._send(request)
+        except (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError):
             raise RequestTimedOut(f"the model server at {self.shown_url} did not answer {path} in time") from None
         except httpx.TransportError as error:
             raise self._broken(0, error) from None
@@ -220,7 +182,17 @@ class LlamafileProvider:
         except ValueError:
             return response.status_code, response.text
 
-    def _post(self, path: str, body: dict[str, Any]) -> httpx.Request:
+    async def post_json(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST a small request that is safe to repeat (``/tokenize``); the whole answer."""
+        request = self._mapped(lambda: self.post_request(path, body))
+        deadline = asyncio.get_running_loop().time() + self.model.request_options.timeout
+        try:
+            async with _within(deadline):
+                return await self._send(request)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise httpx.ReadTimeout(f"{path} did not answer in time") from None
+
+    def post_request(self, path: str, body: dict[str, Any]) -> httpx.Request:
         try:
             content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate in the document (legal in LSP's JSON)
@@ -247,7 +219,7 @@ class LlamafileProvider:
                 f"request_options.ca_bundle_path of model {self.model.title!r} cannot be used: "
                 f"{error.strerror or type(error).__name__}"
             ) from None
-        except (ValueError, TypeError, ssl.SSLError) as error:
+        except (ValueError, TypeError, ImportError, ssl.SSLError) as error:
             raise ProviderError(
                 f"the request options of model {self.model.title!r} are not usable ({_first_words(error)}); "
                 "check api_base and request_options"
@@ -287,16 +259,18 @@ class LlamafileProvider:
                 f"the TLS connection to {self.shown_url} failed ({tls}); set request_options.ca_bundle_path "
                 "to the server's certificate authority, or verify_ssl to false"
             )
-        return ServerUnreachable(f"no model server answers at {self.shown_url}: {start_hint(self.model)}")
+        return ServerUnreachable(f"no model server answers at {self.shown_url}: {self.start_hint()}")
 
-    async def _raise_for_status(self, response: httpx.Response, path: str) -> None:
+    async def raise_for_status(self, response: httpx.Response, path: str) -> None:
         raw = b""
+        deadline = asyncio.get_running_loop().time() + min(self.model.request_options.timeout, _ERROR_BODY_SECONDS)
         try:
-            async for piece in response.aiter_bytes():
-                raw += piece
-                if len(raw) >= _ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError:
+            async with _within(deadline):  # a body trickled a byte at a time is cut short
+                async for piece in response.aiter_bytes():
+                    raw += piece
+                    if len(raw) >= _ERROR_BODY_LIMIT:
+                        break
+        except (httpx.HTTPError, TimeoutError, asyncio.TimeoutError):
             pass  # the status is news enough; the body was a courtesy
         # Masked before anything is cut, so a key echoed in the body cannot show in part.
         text = SECRETS.redact(raw[:_ERROR_BODY_LIMIT].decode("utf-8", "replace")).strip()
@@ -310,7 +284,7 @@ class LlamafileProvider:
             detail = f"{response.reason_phrase}: an HTML page" + (f" titled {html!r}" if html else "")
         else:
             detail = _clip(" ".join((error_message(payload) or response.reason_phrase).split()))
-        if status in (401, 403):
+        if status in (401, 403) or _error_kinds(payload) & _AUTH_KINDS:
             raise AuthenticationFailed(
                 f"the model server at {self.shown_url} refused the request (HTTP {status}: {detail}); "
                 f"check api_key for model {self.model.title!r} in the config"
@@ -321,12 +295,8 @@ class LlamafileProvider:
                 "it may still be loading the model, try again in a moment",
                 status=status,
             )
-        if status == 404 and not text:
-            raise ModelServerError(
-                f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); api_base must point "
-                "at a llamafile `--server` or llama.cpp `llama-server` (llamafile `--v2` has no /completion)",
-                status=status,
-            )
+        if status == 404 and (not text or html is not None or detail.lower() in ("not found", "file not found")):
+            raise ModelServerError(self.not_found(path), status=status)
         if html is not None:
             raise ModelServerError(
                 f"the server at {self.shown_url} answered HTTP {status} with {detail}; is api_base the model "
@@ -334,14 +304,17 @@ class LlamafileProvider:
                 status=status,
             )
         error = error_from_payload(payload, status)
-        if isinstance(error, ModelServerError):
-            error = ModelServerError(
-                f"the model server at {self.shown_url} failed (HTTP {status}): {detail}", status=status
-            )
-        raise error
+        if isinstance(error, ContextTooSmall):
+            raise error
+        raise ModelServerError(f"the model server at {self.shown_url} failed (HTTP {status}): {detail}", status=status)
 
 
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _error_kinds(payload: Any) -> set[str]:
+    inner = payload.get("error") if isinstance(payload, dict) else None
+    return {str(inner.get(key)) for key in ("type", "code")} if isinstance(inner, dict) else set()
 
 
 def _html_title(text: str, content_type: str) -> str | None:
@@ -357,6 +330,11 @@ def _html_title(text: str, content_type: str) -> str | None:
 # 3.10 too, but before 3.12 it swallows a cancel that arrives as the read completes — with a
 # model streaming fast, the editor's Cancel was lost and llama.cpp went on generating.
 _timeout_at: Callable[[float | None], Any] | None = getattr(asyncio, "timeout_at", None)
+
+
+def _within(deadline: float) -> contextlib.AbstractAsyncContextManager[Any]:
+    """TimeoutError at ``deadline`` (on 3.10, nothing: httpx's timeouts bound each read)."""
+    return _timeout_at(deadline) if _timeout_at is not None else contextlib.nullcontext()
 
 
 async def _next_piece(pieces: AsyncIterator[bytes], deadline: float) -> bytes:
@@ -410,7 +388,8 @@ def _tls_failure(error: BaseException) -> str | None:
 def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     options = model.request_options
     headers = dict(options.headers)
-    if model.api_key:
+    # An Authorization header written in the config wins over api_key (the seed kept it too).
+    if model.api_key and not any(name.lower() == "authorization" for name in headers):
         headers["Authorization"] = f"Bearer {model.api_key}"
     address = urlsplit(model.api_base)
     # Plain http needs no certificates: loading the default bundle costs ~70 ms for nothing.
@@ -427,3 +406,10 @@ def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None)
         timeout=httpx.Timeout(options.timeout, connect=min(options.timeout, 10.0)),
         transport=transport,
     )
+
+
+def port_of(api_base: str, default: int) -> int:
+    try:
+        return urlsplit(api_base).port or default
+    except ValueError:
+        return default
