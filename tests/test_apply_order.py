@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from llamafile_ls.features import edit_command
+from llamafile_ls.lsp import apply as edit_command
 
 
 async def test_edits_of_one_document_take_turns_and_leave_no_lock_behind() -> None:

@@ -4,14 +4,9 @@ import json
 
 import pytest
 
-from llamafile_ls.commands import (
-    Problem,
-    candidate_test_files,
-    describe_problems,
-    find_action,
-    group_problems,
-    offered_actions,
-)
+from llamafile_ls.actions import Problem, candidate_test_files, describe_problems, group_problems
+from llamafile_ls.actions import find as find_action
+from llamafile_ls.actions import offered as offered_actions
 from llamafile_ls.config import parse_config
 from llamafile_ls.errors import LlamafileLsError
 
@@ -37,12 +32,12 @@ def test_slash_commands_choose_the_builtins_and_custom_commands_follow() -> None
 
 def test_without_slash_commands_every_builtin_is_offered() -> None:
     names = [a.name for a in offered_actions(parse_config('{"models": [{"title": "m"}]}'))]
-    assert names == ["comment", "docstring", "fix", "test", "explain"]
+    assert names == ["comment", "docstring", "fix", "types", "test", "explain"]
 
 
 def test_find_action_by_name_with_or_without_slash() -> None:
     config = parse_config(json.dumps(CONFIG))
-    assert find_action(config, "/check").prompt == "{{{input}}}\nFind mistakes in this code."
+    assert find_action(config, "/check").body.startswith("{{{input}}}\nFind mistakes in this code.")
     assert find_action(config, "docstring").output == "edit"  # offered or not, a built-in can be run
     with pytest.raises(LlamafileLsError, match=r"there is no command named '/nope'; the commands are: check, comment,"):
         find_action(config, "/nope")

@@ -397,6 +397,7 @@ async def test_code_actions_offer_the_edit_on_a_selection_only(
         action, *others = await ask((1, 0), (3, 0))
         assert [a.title for a in others] == [
             "Llamafile: Comment the selected code", "Llamafile: Write docstrings for the selected code",
+            "Llamafile: Add type annotations to the selected code",
             "Llamafile: Write unit tests for the selected code", "Llamafile: Explain the selected code",
         ]  # fmt: skip
         assert action.kind == types.CodeActionKind.RefactorRewrite

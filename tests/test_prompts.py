@@ -4,7 +4,10 @@ import pytest
 
 from llamafile_ls import prompts
 from llamafile_ls.config import ModelConfig
-from llamafile_ls.edit import BUILTIN_ACTIONS, EDIT, Action, EditRequest, edit_variables, template_for
+from llamafile_ls.actions import BUILTIN as BUILTIN_ACTIONS
+from llamafile_ls.actions import EDIT, custom_action
+from llamafile_ls.config import CustomCommand
+from llamafile_ls.edit import EditRequest, edit_variables, template_for
 from llamafile_ls.errors import TemplateError
 
 
@@ -55,13 +58,13 @@ def test_every_builtin_template_of_every_family_renders(family: str, action: str
 
 def test_a_custom_command_prompt_gets_the_code_when_it_does_not_use_it() -> None:
     model = ModelConfig(title="t", template="chatml")
-    action = Action("check", "document", prompt="{{{input}}}\nCheck this code for mistakes.")
+    action = custom_action(CustomCommand("check", "{{{input}}}\nCheck this code for mistakes."))
     tokens, stop = template_for(model, action)
     request = EditRequest(text="", start_line=0, end_line=1, input="Be strict.", language="python")
     prompt = prompts.render(tokens, edit_variables(request, model, "x = 1\n", "", ""))
     assert "Be strict.\nCheck this code for mistakes.\n\n```python\nx = 1\n```" in prompt
     assert prompt.endswith("<|im_start|>assistant\n") and stop == ("<|im_end|>",)
-    rewrite = Action("shout", "edit", prompt="Upper-case this:\n{{{code_to_edit}}}")
+    rewrite = custom_action(CustomCommand("shout", "Upper-case this:\n{{{code_to_edit}}}", output="edit"))
     tokens, _ = template_for(model, rewrite)
     prompt = prompts.render(tokens, edit_variables(request, model, "x = 1\n", "", ""))
     assert prompt.count("x = 1") == 1 and prompt.endswith("```python\n")

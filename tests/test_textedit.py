@@ -16,7 +16,7 @@ def test_split_lines_uses_the_lsp_line_endings_only() -> None:
 
 def test_select_lines_splits_prefix_code_suffix_and_finds_eol() -> None:
     selection = textedit.select_lines("a\r\nb\r\nc\r\nd", 1, 3)
-    assert (selection.prefix, selection.code, selection.suffix, selection.eol) == (
+    assert ("".join(selection.prefix_lines), selection.code, "".join(selection.suffix_lines), selection.eol) == (
         "a\r\n",
         "b\r\nc\r\n",
         "d",

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from llamafile_ls import jsonc, prompts, providers
+from llamafile_ls import actions, jsonc, prompts, providers
 from llamafile_ls.errors import ConfigError, TemplateError
 
 DEFAULT_API_BASE = "http://localhost:8080"
@@ -492,8 +492,8 @@ def _slash_commands(reader: _Reader, raw: Any) -> tuple[SlashCommand, ...]:
         if not isinstance(name, str):
             raise reader.fail([*path, "name"], 'a slash command needs a name, e.g. "comment"')
         name = name.lstrip("/")
-        if name not in prompts.SLASH_COMMANDS:
-            offered = ", ".join(sorted(prompts.SLASH_COMMANDS))
+        if name not in actions.SLASH_NAMES:
+            offered = ", ".join(sorted(actions.SLASH_NAMES))
             reader.warn([*path, "name"], f"slash command {name!r} is not one llamafile-ls offers ({offered}); ignored")
             continue
         description = entry.get("description")

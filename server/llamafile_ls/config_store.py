@@ -27,7 +27,6 @@ class ConfigState:
 class ConfigStore:
     def __init__(self, cli_path: str | None = None) -> None:
         self._cli_path = cli_path
-        self._init_path: str | None = None
         self.from_client = False  # the path came from the client's initializationOptions
         self.config: Config = default_config()
         self.error: ConfigError | None = None
@@ -46,7 +45,6 @@ class ConfigStore:
         ``configPath`` is relative to. A relative one without a root is an error, and the
         built-in default model stays in force.
         """
-        self._init_path = init_path
         self.from_client = bool(init_path) and not self._cli_path
         self._stamp = None
         try:

@@ -13,50 +13,16 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from typing import Literal
 
 import attrs
 
 from llamafile_ls import budget, prompts, textedit
+from llamafile_ls.actions import EDIT, Action
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import EditRejected, StreamBroken
 from llamafile_ls.providers.base import Chunk, Message, Prompt, Provider
 
 ProgressCallback = Callable[[int], None]  # called with the number of chunks received so far
-
-Output = Literal["edit", "file", "document"]
-
-
-@attrs.frozen
-class Action:
-    """What to ask the model, and where its answer goes.
-
-    ``edit`` rewrites the selected lines; ``file`` is a new file (tests); ``document`` is
-    text to read (an explanation), which changes nothing.
-    """
-
-    name: str  # "edit", a built-in slash command ("comment", …) or a custom command's name
-    output: Output = "edit"
-    prompt: str | None = None  # a custom command's prompt; None for a built-in
-    description: str = ""
-
-    @property
-    def builtin(self) -> bool:
-        return self.prompt is None
-
-
-BUILTIN_ACTIONS: dict[str, Action] = {
-    action.name: action
-    for action in (
-        Action("edit", "edit", description="Edit the selected code"),
-        Action("comment", "edit", description="Comment the selected code"),
-        Action("docstring", "edit", description="Write docstrings for the selected code"),
-        Action("fix", "edit", description="Fix the selected code"),
-        Action("test", "file", description="Write unit tests for the selected code"),
-        Action("explain", "document", description="Explain the selected code"),
-    )
-}
-EDIT = BUILTIN_ACTIONS["edit"]
 
 
 @attrs.frozen
@@ -74,9 +40,7 @@ class EditRequest:
 @attrs.frozen
 class EditResult:
     edits: tuple[textedit.TextEdit, ...]  # for an "edit" action
-    old_code: str
     new_code: str  # the code (edit, file) or the text (document) the answer came to
-    prompt_tokens: int
     answer_chunks: int
     seconds: float
     selection: textedit.Selection | None = None  # what the edits are for
@@ -96,21 +60,18 @@ class PreparedPrompt:
 def template_for(model: ModelConfig, action: Action, *, chat: bool = False) -> tuple[prompts.Tokens, tuple[str, ...]]:
     """The compiled template for an action and the stop strings that go with it: for a chat
     endpoint the user's message alone, for a raw one the whole prompt in the model's format."""
-    custom = model.prompt_templates.get(action.name) if action.builtin else None
+    custom = None if action.custom else model.prompt_templates.get(action.name)
     if custom is not None:
         return prompts.compile_template(custom, f"{action.name!r} of model {model.title!r}"), ()
     if chat:
-        body = (
-            prompts.ACTION_BODIES[action.name] if action.builtin else prompts.custom_command_body(action.prompt or "")
-        )
-        return prompts.compile_template(body, f"built-in {action.name!r} message"), ()
+        return prompts.compile_template(action.body, f"{action.name!r} message"), ()
     family = prompts.family_for(model.template, model.model, model.title)
-    if action.builtin:
-        source, stop = family.template(action.name)
-        return prompts.compile_template(source, f"{family.name!r} built-in {action.name!r}"), stop
-    body = prompts.custom_command_body(action.prompt or "")
-    source, stop = family.template(action.name, body, prose=action.output == "document")
-    return prompts.compile_template(source, f"of custom command {action.name!r}"), stop
+    form = action.families.get(family.name)
+    if form is not None:
+        source, stop = family.template(form.body, opener=form.opener, stop=form.stop)
+    else:
+        source, stop = family.template(action.body, prose=action.prose)
+    return prompts.compile_template(source, f"{family.name!r} {action.name!r}"), stop
 
 
 def edit_variables(request: EditRequest, model: ModelConfig, code: str, prefix: str, suffix: str) -> dict[str, str]:
@@ -229,9 +190,7 @@ async def run_edit(
             edits = textedit.line_edits(selection, new_code)
     return EditResult(
         edits=edits,
-        old_code=selection.code,
         new_code=new_code,
-        prompt_tokens=prepared.fitted.tokens,
         answer_chunks=received,
         seconds=time.perf_counter() - started,
         selection=selection,

@@ -31,45 +31,15 @@ TEMPLATE_VARIABLES = frozenset(
 DEFAULT_SYSTEM_MESSAGE = "You are an expert programmer. You rewrite code exactly as asked and answer with code only."
 
 # Context shown around the selected code; sections vanish when the text is empty.
-_CONTEXT = (
+CONTEXT = (
     "{{#file_prefix}}Code before the selected part, for context only:\n"
     "```{{language}}\n{{{file_prefix}}}\n```\n\n{{/file_prefix}}"
     "{{#file_suffix}}Code after the selected part, for context only:\n"
     "```{{language}}\n{{{file_suffix}}}\n```\n\n{{/file_suffix}}"
 )
-_SELECTED = "```{{language}}\n{{{code_to_edit}}}\n```\n"
-_MORE = "{{#input}}Also: {{{input}}}\n{{/input}}"
-_CODE_ONLY = "Answer with the code only, in one code block, without explanations."
-
-# What each action asks, as the user's message; the family wraps it in its chat format.
-ACTION_BODIES: dict[str, str] = {
-    "edit": _CONTEXT + "Rewrite this {{language}} code:\n" + _SELECTED + "Request: {{{user_input}}}\n"
-    "Answer with the rewritten code only, in one code block, without explanations.",
-    "comment": _CONTEXT + "Add comments to this {{language}} code, in the language's own comment style, "
-    "saying what it does and why. Keep the code itself exactly as it is.\n" + _SELECTED + _MORE + _CODE_ONLY,
-    "docstring": _CONTEXT + "Add or update the docstrings (the language's documentation comments) of the "
-    "functions and classes in this {{language}} code. Keep the code itself exactly as it is.\n"
-    + _SELECTED
-    + _MORE
-    + _CODE_ONLY,
-    "fix": _CONTEXT + "Fix this {{language}} code.\n" + _SELECTED + "{{#diagnostics}}The problems reported:\n"
-    "{{{diagnostics}}}\n{{/diagnostics}}" + _MORE + "Answer with the fixed code only, in one code block.",
-    "test": "Write unit tests for this {{language}} code from {{file_path}}, with the language's usual test "
-    "framework. Import what is tested from its module.\n"
-    + _SELECTED
-    + _MORE
-    + "Answer with the complete test file only, in one code block.",
-    "explain": _CONTEXT + "Explain what this {{language}} code does and how, for a programmer who reads it for "
-    "the first time. Be concise.\n" + _SELECTED + _MORE + "Answer in Markdown.",
-}
-# The seed's llama2 edit prompt wrapped the code in [CODE] tags and stopped at [/CODE].
-_LLAMA2_EDIT = (
-    _CONTEXT + "Rewrite the {{language}} code between [CODE] and [/CODE].\n"
-    "Request: {{{user_input}}}\n[CODE]\n{{{code_to_edit}}}\n[/CODE]\n"
-    "Answer with the rewritten code only, between [CODE] and [/CODE]."
-)
-PROSE_ACTIONS = frozenset({"explain"})  # answered in Markdown, not code
-SLASH_COMMANDS = frozenset(ACTION_BODIES) - {"edit"}
+SELECTED = "```{{language}}\n{{{code_to_edit}}}\n```\n"
+MORE = "{{#input}}Also: {{{input}}}\n{{/input}}"
+CODE_ONLY = "Answer with the code only, in one code block, without explanations."
 
 
 def custom_command_body(prompt: str) -> str:
@@ -81,8 +51,8 @@ def custom_command_body(prompt: str) -> str:
 
 # The answer is started with an open code fence so that the model writes code at once;
 # a fence at the start of a line then ends it.
-_OPEN_FENCE = "```{{language}}\n"
-_FENCE_STOP = "\n```"
+OPEN_FENCE = "```{{language}}\n"
+FENCE_STOP = "\n```"
 
 
 @attrs.frozen
@@ -94,14 +64,15 @@ class PromptFamily:
     after: str
     stop: tuple[str, ...]
 
-    def template(self, action: str, body: str | None = None, *, prose: bool = False) -> tuple[str, tuple[str, ...]]:
-        """The whole template for an action (or a custom ``body``) and its stop strings."""
-        if body is None and action == "edit" and self.name == "llama2":
-            return self.before + _LLAMA2_EDIT + self.after + "[CODE]\n", ("[/CODE]", *self.stop)
-        text = ACTION_BODIES[action] if body is None else body
-        if prose or action in PROSE_ACTIONS:
-            return self.before + text + self.after, self.stop
-        return self.before + text + self.after + _OPEN_FENCE, (*self.stop, _FENCE_STOP)
+    def template(
+        self, body: str, *, prose: bool = False, opener: str = OPEN_FENCE, stop: tuple[str, ...] = (FENCE_STOP,)
+    ) -> tuple[str, tuple[str, ...]]:
+        """The whole raw prompt for a request ``body`` and its stop strings. A code answer is
+        begun with ``opener`` (an open fence), so the model writes code at once and ``stop``
+        (a closing fence) ends it; prose is not begun."""
+        if prose:
+            return self.before + body + self.after, self.stop
+        return self.before + body + self.after + opener, (*self.stop, *stop)
 
 
 FAMILIES: dict[str, PromptFamily] = {

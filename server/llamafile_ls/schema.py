@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from llamafile_ls import prompts, providers
+from llamafile_ls import actions, prompts, providers
 from llamafile_ls.config import CompletionOptions, CustomCommand, ModelConfig, RequestOptions
 
 DESCRIPTIONS: dict[str, str] = {
@@ -137,7 +137,7 @@ def config_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["name"],
         "properties": {
-            "name": {"type": "string", "examples": sorted(prompts.SLASH_COMMANDS), "description": DESCRIPTIONS["name"]},
+            "name": {"type": "string", "examples": sorted(actions.SLASH_NAMES), "description": DESCRIPTIONS["name"]},
             "description": {"type": "string", "description": DESCRIPTIONS["description"]},
         },
     }

@@ -1,186 +1,12 @@
-"""The language server core: its state, its wiring, and how it starts. Thin on purpose:
-each feature lives in its own module under :mod:`llamafile_ls.features`.
-"""
+"""Starting the language server: the session core with every feature registered, on stdio
+or TCP, its log passed through the redactor."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import logging
-from typing import Any
 
-from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
-from pygls.protocol.language_server import lsp_method
-
-from llamafile_ls import __version__
-from llamafile_ls.config_store import ConfigState, ConfigStore
-from llamafile_ls.document import DocumentsProtocol
-from llamafile_ls.launcher import Launcher
-from llamafile_ls.provider_pool import ProviderPool
 from llamafile_ls.redaction import SECRETS
-
-logger = logging.getLogger(__name__)
-
-# What the server says to the user: scrubbed of secrets on the way out. Other messages carry
-# the user's own text (edits, documents) and are sent as they are.
-_MESSAGES = frozenset(
-    {
-        types.WINDOW_LOG_MESSAGE,
-        types.WINDOW_SHOW_MESSAGE,
-        types.WINDOW_SHOW_MESSAGE_REQUEST,
-        types.PROGRESS,
-        types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
-    }
-)
-_INTERNAL_ERROR = -32603
-
-# The client's progress token for the command being run (each request runs in its own task).
-work_done_token: contextvars.ContextVar[types.ProgressToken | None] = contextvars.ContextVar(
-    "work_done_token", default=None
-)
-
-
-class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as LSP says
-    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
-    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:  # type: ignore[override]
-        """Run a command as the request's own task.
-
-        pygls runs command handlers as a separate task that ``$/cancelRequest`` does not
-        reach: the request is answered "cancelled" while the handler goes on (and would
-        still apply its edit). Awaiting the handler here makes a cancel cancel it.
-        """
-        handler = self.fm.commands.get(params.command)
-        if handler is None:
-            raise JsonRpcInvalidParams.of(ValueError(f"unknown command {params.command!r}"))
-        work_done_token.set(params.work_done_token)
-        return await handler(*(params.arguments or []))
-
-    def _execute_handler(self, msg_id: Any, handler: Any, callback: Any, args: Any = None, kwargs: Any = None) -> None:
-        """pygls files the future of every handler it runs under its message id, and only a
-        request's answer takes it out again: a notification's (didOpen, didChange, didClose,
-        under a made-up id) stayed for good, about 1 KB for each. Out once done, whatever ran."""
-        super()._execute_handler(msg_id, handler, callback, args, kwargs)
-        future = self._request_futures.get(msg_id)
-        if future is None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-
-        def forget(done: Any) -> None:
-            # On the loop, after this callback: it may run in a worker thread, or while pygls
-            # walks the futures to cancel them at shutdown.
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is kept anyway
-                loop.call_soon_threadsafe(self._forget_future, msg_id, done)
-
-        future.add_done_callback(forget)
-
-    def _forget_future(self, msg_id: Any, future: Any) -> None:
-        if self._request_futures.get(msg_id) is future:  # not a later request that reused the id
-            del self._request_futures[msg_id]
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        """A request whose params do not parse is answered InvalidParams; pygls only logged
-        it, and the client waited for an answer for ever."""
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as error:
-            if isinstance(data, dict) and "id" in data and "method" in data:
-                reason = f"the params of {data['method']!r} are not as the protocol defines them"
-                self._send_response(data["id"], error=types.ResponseError(code=error.code, message=reason))
-                return _Answered()
-            raise
-
-    def handle_message(self, message: Any) -> None:
-        if isinstance(message, _Answered):
-            return
-        method = getattr(message, "method", None)
-        if self._shutdown and method is not None and method != types.EXIT and hasattr(message, "id"):
-            # The spec: after shutdown a request is answered InvalidRequest, not left hanging.
-            error = types.ResponseError(code=types.ErrorCodes.InvalidRequest, message="the server is shutting down")
-            self._send_response(message.id, error=error)
-            return
-        super().handle_message(message)
-
-    def notify(self, method: str, params: Any | None = None) -> None:
-        """Every message to the user passes the redactor here, whatever sent it."""
-        if method in _MESSAGES and params is not None and SECRETS:
-            try:
-                kind = type(params)
-                params = SECRETS.redact_value(self._converter.unstructure(params))
-                if kind is not dict:
-                    params = self._converter.structure(params, kind)
-            except Exception:  # a message that cannot be checked is not sent
-                logger.exception("could not check a %s message for secrets; it was dropped", method)
-                return
-        super().notify(method, params)
-
-    def _send_response(self, msg_id: Any, result: Any | None = None, error: Any | None = None) -> None:
-        """Errors leave as one redacted line; a traceback goes to the log, never to the client."""
-        if isinstance(error, types.ResponseError):
-            message = SECRETS.redact(" ".join(str(error.message).split()))
-            if error.code == _INTERNAL_ERROR:
-                if error.data is not None:
-                    trace = "".join(error.data.get("traceback", [])) if isinstance(error.data, dict) else error.data
-                    logger.error("internal error answering request %s: %s\n%s", msg_id, message, trace)
-                message = f"llamafile-ls internal error ({message}); details in the server's log"
-            error = types.ResponseError(code=error.code, message=message)
-        super()._send_response(msg_id, result, error)
-
-
-class _Answered:
-    """A message already answered while it was read (its params did not parse)."""
-
-
-class LlamafileLanguageServer(LanguageServer):
-    def __init__(self, config_path: str | None = None) -> None:
-        super().__init__("llamafile-ls", __version__, protocol_cls=LlamafileProtocol)
-        self.configs = ConfigStore(config_path)
-        self.providers = ProviderPool()
-        self.launcher = Launcher(die_with_parent=True)  # what it starts ends with the session
-        self.selected_model: str | None = None  # a title; None means the config's first model
-        self.config_state: ConfigState | None = None  # loaded at initialize, reported at initialized
-        self.shown_config_error: str | None = None  # shown once, not at every request
-        self._reporting = False  # reporting an error, which must not report errors of its own
-        self.apply_edit_timeout: float | None = None  # initializationOptions.applyEditTimeout
-
-    def shutdown(self) -> None:
-        """Also on an exit without ``shutdown`` (the editor crashed): stop what we started."""
-        self.launcher.kill_all_now()
-        super().shutdown()  # type: ignore[no-untyped-call]
-
-    def redact(self, text: str) -> str:
-        return SECRETS.redact(text)
-
-    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
-        self.window_log_message(types.LogMessageParams(type=kind, message=message))  # redacted in notify
-
-    def show(self, message: str, kind: types.MessageType = types.MessageType.Error) -> None:
-        self.window_show_message(types.ShowMessageParams(type=kind, message=f"llamafile: {message}"))
-        self.log(message, kind)
-
-    def report_server_error(self, error: Exception, source: Any) -> None:
-        """An error in a notification handler (a request's is in its response): one line to
-        the user, the traceback (redacted, by the log's formatter) to the log. An error in
-        sending is only logged: reporting it would send again, and fail again."""
-        from pygls.exceptions import FeatureNotificationError
-
-        if isinstance(error, JsonRpcException) and error.code != _INTERNAL_ERROR:
-            logger.info("answered an error: %s", error)  # the client's mistake, told in the answer
-            return
-        logger.error("internal error: %s", error, exc_info=error)
-        if source is not FeatureNotificationError or self._reporting:
-            return
-        self._reporting = True
-        try:
-            summary = " ".join(str(error).split())[:200]
-            self.show(f"internal error ({type(error).__name__}: {summary}); details in the server's log")
-        finally:
-            self._reporting = False
+from llamafile_ls.session import Session
 
 
 class RedactingFormatter(logging.Formatter):
@@ -188,11 +14,11 @@ class RedactingFormatter(logging.Formatter):
         return SECRETS.redact(super().format(record))
 
 
-def build_server(config_path: str | None = None) -> LlamafileLanguageServer:
-    from llamafile_ls.features import code_actions, config_watch, edit_command, lifecycle, models, slash_commands
+def build_server(config_path: str | None = None) -> Session:
+    from llamafile_ls.features import code_actions, commands, config_diagnostics, models
 
-    server = LlamafileLanguageServer(config_path)
-    for feature in (lifecycle, config_watch, models, edit_command, slash_commands, code_actions):
+    server = Session(config_path)
+    for feature in (config_diagnostics, models, commands, code_actions):
         feature.register(server)
     return server
 

@@ -80,14 +80,6 @@ class Selection:
     eol: str
 
     @property
-    def prefix(self) -> str:
-        return "".join(self.prefix_lines)
-
-    @property
-    def suffix(self) -> str:
-        return "".join(self.suffix_lines)
-
-    @property
     def end_line(self) -> int:
         return self.start_line + len(self.lines)
 

@@ -8,17 +8,19 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from llamafile_ls.commands import candidate_test_files
+from llamafile_ls.actions import candidate_test_files
+from llamafile_ls.contract import CommandResult
 from llamafile_ls.errors import LlamafileLsError
 
 if TYPE_CHECKING:
-    from llamafile_ls.edit import Action, EditRequest
-    from llamafile_ls.server import LlamafileLanguageServer
+    from llamafile_ls.actions import Action
+    from llamafile_ls.edit import EditRequest
+    from llamafile_ls.session import Session
 
 
 def answers_directory() -> Path:
@@ -26,7 +28,7 @@ def answers_directory() -> Path:
     return Path(cache) / "llamafile-ls" / "answers"
 
 
-async def deliver(server: LlamafileLanguageServer, action: Action, request: EditRequest, text: str) -> dict[str, Any]:
+async def deliver(server: Session, action: Action, request: EditRequest, text: str) -> CommandResult:
     try:
         if action.output == "file":
             return await _new_test_file(server, request, text)
@@ -38,7 +40,7 @@ async def deliver(server: LlamafileLanguageServer, action: Action, request: Edit
         ) from None
 
 
-async def _new_test_file(server: LlamafileLanguageServer, request: EditRequest, text: str) -> dict[str, Any]:
+async def _new_test_file(server: Session, request: EditRequest, text: str) -> CommandResult:
     if not request.file_path:
         raise LlamafileLsError("/test needs a document saved as a file, to put the tests next to it")
     target = next(
@@ -68,19 +70,18 @@ async def _new_test_file(server: LlamafileLanguageServer, request: EditRequest, 
                 types.ApplyWorkspaceEditParams(edit=edit, label=f"llamafile: tests in {target.name}")
             )
         except JsonRpcException as error:
-            return {"applied": False, "reason": f"the editor failed to create {target}: {error}"}
-        if not response.applied:
+            return CommandResult(applied=False, reason=f"the editor failed to create {target}: {error}")
+        if response.applied is not True:
             reason = f"the editor did not create {target}: {response.failure_reason or 'no reason given'}"
-            server.show(reason, types.MessageType.Warning)
-            return {"applied": False, "reason": reason}
+            return CommandResult(applied=False, reason=reason)
     else:  # an editor that cannot create files: write it, then show it
         _write_new(target, text)
     await _show(server, uri)
     server.log(f"/test: wrote {target}")
-    return {"applied": True, "uri": uri}
+    return CommandResult(applied=True, uri=uri)
 
 
-async def _document(server: LlamafileLanguageServer, action: Action, request: EditRequest, text: str) -> dict[str, Any]:
+async def _document(server: Session, action: Action, request: EditRequest, text: str) -> CommandResult:
     stem = Path(request.file_path).stem if request.file_path else "selection"
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stem}-{action.name}-{time.strftime('%Y%m%d-%H%M%S')}") + ".md"
     folder = answers_directory()
@@ -91,7 +92,7 @@ async def _document(server: LlamafileLanguageServer, action: Action, request: Ed
     target.write_text(title + text, encoding="utf-8")
     uri = target.as_uri()
     await _show(server, uri)
-    return {"applied": False, "uri": uri, "text": text}
+    return CommandResult(applied=False, uri=uri, text=text)
 
 
 def _write_new(target: Path, text: str) -> None:
@@ -106,7 +107,7 @@ def _write_new(target: Path, text: str) -> None:
         os.unlink(temporary)
 
 
-async def _show(server: LlamafileLanguageServer, uri: str) -> None:
+async def _show(server: Session, uri: str) -> None:
     window = server.client_capabilities.window
     if not (window and window.show_document and window.show_document.support):
         server.show(f"the answer is in {uri}", types.MessageType.Info)
