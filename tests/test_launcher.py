@@ -348,4 +348,4 @@ def test_check_says_the_first_edit_will_start_the_server_or_what_is_wrong(tmp_pa
     assert "server: not running; the first edit starts it with: /bin/sleep 1" in good.stdout
     bad = cli("check", "--config", str(write(tmp_path / "bad.json", model_with("/nonexistent/x.llamafile --server"))))
     assert bad.returncode == 1
-    assert "llamafile_command: /nonexistent/x.llamafile does not exist" in bad.stdout
+    assert "llamafile_command of model" in bad.stdout and "/nonexistent/x.llamafile does not exist" in bad.stdout

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from llamafile_ls.cli import fail, loaded
+from llamafile_ls.cli_output import fail, loaded, say
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LlamafileLsError
 from llamafile_ls.redaction import public_url
@@ -20,10 +20,6 @@ def run_check_command(config_path: str | None) -> int:
         return fail(str(error))
 
 
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
 async def _check(config_path: str | None) -> int:
     from llamafile_ls import prompts
     from llamafile_ls.config_file import load_config, resolve_path
@@ -31,36 +27,36 @@ async def _check(config_path: str | None) -> int:
     path, _explicit = resolve_path(config_path)
     config = load_config(config_path)
     if config.source is None:
-        _say(f"config: no file at {path}; using the built-in default model (a llamafile at localhost:8080)")
+        say(f"config: no file at {path}; using the built-in default model (a llamafile at localhost:8080)")
     else:
-        _say(f"config: {config.source} is valid ({len(config.models)} models)")
+        say(f"config: {config.source} is valid ({len(config.models)} models)")
     loaded(config, sys.stdout)
     problems = 0
     for index, model in enumerate(config.models):
         default = " (default)" if index == 0 else ""
-        _say(f"model {model.title!r}{default}: provider {model.provider}, {public_url(model.api_base)}")
+        say(f"model {model.title!r}{default}: provider {model.provider}, {public_url(model.api_base)}")
         if model.provider in LLAMA_CPP_NAMES or model.use_legacy_completions_endpoint:
             family = prompts.family_for(model.template, model.model, model.title)
-            _say(f"  prompt: raw, in the {family.name} format")
+            say(f"  prompt: raw, in the {family.name} format")
         else:
-            _say("  prompt: chat messages (the server applies the model's chat template)")
+            say("  prompt: chat messages (the server applies the model's chat template)")
         problems += await _probe(model)
     if problems:
-        _say(f"{problems} problem(s) found")
+        say(f"{problems} problem(s) found")
         return 1
-    _say("all good")
+    say("all good")
     return 0
 
 
 async def _probe(model: ModelConfig) -> int:
     """Print what the model's server says; return the number of problems."""
-    from llamafile_ls import providers
+    from llamafile_ls.providers import registry as providers
 
     provider = providers.create(model)
     try:
         found = await provider.probe(thorough=True)
     except LlamafileLsError as error:
-        _say(f"  server: {error}")
+        say(f"  server: {error}")
         return 1
     finally:
         await provider.aclose()
@@ -68,9 +64,9 @@ async def _probe(model: ModelConfig) -> int:
         return _check_command(model)
     problems = list(found.problems)
     if found.state == "ready":
-        _say(f"  server: up, {found.flavour or 'unknown kind'}; edits go to {found.endpoint}")
+        say(f"  server: up, {found.flavour or 'unknown kind'}; edits go to {found.endpoint}")
     elif found.state == "loading":
-        _say("  server: up, still loading the model; try again in a moment")
+        say("  server: up, still loading the model; try again in a moment")
         problems = problems or ["the model is still loading"]
     elif found.state == "down" and not problems:
         problems.append(f"nothing answers at {provider.shown_url}")
@@ -81,19 +77,19 @@ async def _probe(model: ModelConfig) -> int:
                 f"{model.context_length}; lower context_length or give the server a larger context (--ctx-size)"
             )
         else:
-            _say(f"  context: server {found.context_size} tokens, context_length {model.context_length}")
+            say(f"  context: server {found.context_size} tokens, context_length {model.context_length}")
     if found.state == "ready" and found.fim is not None:
-        _say(f"  fill-in-the-middle: {'available' if found.fim else 'not available (the model has no FIM tokens)'}")
+        say(f"  fill-in-the-middle: {'available' if found.fim else 'not available (the model has no FIM tokens)'}")
     if found.state == "ready":
         counted = await _count(model)
-        _say("  token counting: the server's tokenizer" if counted else "  token counting: estimated")
+        say("  token counting: the server's tokenizer" if counted else "  token counting: estimated")
     for problem in problems:
-        _say(f"  problem: {problem}")
+        say(f"  problem: {problem}")
     return len(problems)
 
 
 async def _count(model: ModelConfig) -> bool:
-    from llamafile_ls import providers
+    from llamafile_ls.providers import registry as providers
 
     provider = providers.create(model)
     try:
@@ -106,23 +102,14 @@ async def _count(model: ModelConfig) -> bool:
 
 def _check_command(model: ModelConfig) -> int:
     """The server is down, but llamafile_command will start it: is the command runnable?"""
-    import os
     import shlex
-    import shutil
 
-    from llamafile_ls.launcher import split_command
+    from llamafile_ls.launcher import runnable_command
 
     try:
-        command = split_command(model.llamafile_command or "")
+        command = runnable_command(model)
     except LlamafileLsError as error:
-        _say(f"  llamafile_command: {error}")
+        say(f"  {error}")
         return 1
-    program = command[0] if os.sep in command[0] else (shutil.which(command[0]) or command[0])
-    if not os.path.exists(program):
-        _say(f"  llamafile_command: {command[0]} does not exist; use an absolute path to the llamafile")
-        return 1
-    if not os.access(program, os.X_OK):
-        _say(f"  llamafile_command: {program} is not executable; run `chmod +x {shlex.quote(program)}`")
-        return 1
-    _say(f"  server: not running; the first edit starts it with: {shlex.join(command)}")
+    say(f"  server: not running; the first edit starts it with: {shlex.join(command)}")
     return 0

@@ -20,7 +20,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from llamafile_ls.cli import fail, loaded
+from llamafile_ls.cli_output import fail, loaded
 from llamafile_ls.errors import LlamafileLsError
 
 if TYPE_CHECKING:
@@ -100,11 +100,12 @@ def run_edit_command(args: argparse.Namespace, config_path: str | None) -> int:
 
 
 async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
-    from llamafile_ls import providers, textedit
+    from llamafile_ls import textedit
     from llamafile_ls.config_file import load_config
     from llamafile_ls.edit import EditRequest, run_edit
     from llamafile_ls.languages import language_for
     from llamafile_ls.launcher import Launcher
+    from llamafile_ls.providers import registry as providers
 
     config = load_config(config_path)
     loaded(config)

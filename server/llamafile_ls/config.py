@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 import attrs
 import cattrs
 
-from llamafile_ls import actions, jsonc, prompts, providers
+from llamafile_ls import actions, jsonc, prompts
 from llamafile_ls.errors import ConfigError, TemplateError
+from llamafile_ls.providers import registry as providers
 
 DEFAULT_API_BASE = "http://localhost:8080"
 PROVIDERS = providers.NAMES

@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,24 @@ def split_command(command: str) -> list[str]:
     if not parts:
         raise LaunchFailed("llamafile_command is empty")
     return [os.path.expanduser(part) if part.startswith("~") else part for part in parts]
+
+
+def runnable_command(model: ModelConfig) -> list[str]:
+    """The model's ``llamafile_command`` as arguments, checked before anything runs: it splits,
+    and its program exists and may be executed. :class:`LaunchFailed` says what to fix."""
+    command = split_command(model.llamafile_command or "")
+    program = command[0] if os.sep in command[0] else (shutil.which(command[0]) or command[0])
+    if not os.path.exists(program):
+        raise LaunchFailed(
+            f"llamafile_command of model {model.title!r}: {command[0]} does not exist; "
+            "use an absolute path to the llamafile"
+        )
+    if not os.access(program, os.X_OK):
+        raise LaunchFailed(
+            f"llamafile_command of model {model.title!r}: {program} is not executable; "
+            f"run `chmod +x {shlex.quote(program)}`"
+        )
+    return command
 
 
 def log_directory() -> Path:
@@ -136,7 +155,7 @@ class Launcher:
             return launched
 
     def _start(self, model: ModelConfig, key: str) -> Launched:
-        command = split_command(model.llamafile_command or "")
+        command = runnable_command(model)
         log = log_path_for(key)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
@@ -152,17 +171,7 @@ class Launcher:
                     start_new_session=True,  # a Ctrl-C in the terminal is not meant for it
                     preexec_fn=_die_with_parent if self.die_with_parent and sys.platform == "linux" else None,
                 )
-            except FileNotFoundError:
-                raise LaunchFailed(
-                    f"llamafile_command of model {model.title!r}: {command[0]} does not exist; "
-                    "use an absolute path to the llamafile"
-                ) from None
-            except PermissionError:
-                raise LaunchFailed(
-                    f"llamafile_command of model {model.title!r}: {command[0]} is not executable; "
-                    f"run `chmod +x {shlex.quote(command[0])}`"
-                ) from None
-            except OSError as error:
+            except OSError as error:  # gone or changed since it was checked
                 raise LaunchFailed(f"llamafile_command of model {model.title!r} could not start: {error}") from None
         return Launched(process, command, log, key)
 

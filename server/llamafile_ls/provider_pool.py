@@ -25,7 +25,7 @@ class ProviderPool:
 
     @contextlib.asynccontextmanager
     async def use(self, model: ModelConfig) -> AsyncIterator[Provider]:
-        from llamafile_ls import providers
+        from llamafile_ls.providers import registry as providers
 
         current = self._providers.get(model.title)
         if current is None or current[0] != model:

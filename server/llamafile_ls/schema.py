@@ -17,8 +17,9 @@ from typing import Any
 
 import attrs
 
-from llamafile_ls import actions, prompts, providers
+from llamafile_ls import actions, prompts
 from llamafile_ls.config import CompletionOptions, CustomCommand, ModelConfig, RequestOptions
+from llamafile_ls.providers import registry as providers
 
 DESCRIPTIONS: dict[str, str] = {
     # ModelConfig
