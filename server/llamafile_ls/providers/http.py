@@ -295,7 +295,7 @@ class HttpProvider:
                 "it may still be loading the model, try again in a moment",
                 status=status,
             )
-        if status == 404 and (not text or html is not None or detail.lower() in ("not found", "file not found")):
+        if status == 404 and (not text or html is not None or _says_not_found(detail, payload)):
             raise ModelServerError(self.not_found(path), status=status)
         if html is not None:
             raise ModelServerError(
@@ -310,6 +310,17 @@ class HttpProvider:
 
 
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+# What servers say for a path they do not have: llama.cpp, llamafile --v2 (its reason
+# phrase), Go's http (Ollama), FastAPI's {"detail": "Not Found"} (vLLM, LiteLLM).
+_NOT_FOUND_BODIES = frozenset({"not found", "file not found", "404 page not found"})
+
+
+def _says_not_found(detail: str, payload: Any) -> bool:
+    if isinstance(payload, dict) and set(payload) == {"detail"} and isinstance(payload["detail"], str):
+        detail = payload["detail"]
+    return detail.strip().lower() in _NOT_FOUND_BODIES
 
 
 def _error_kinds(payload: Any) -> set[str]:

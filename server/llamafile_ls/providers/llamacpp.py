@@ -143,7 +143,15 @@ class LlamaCppProvider(HttpProvider):
             self._tokenize_supported = False
             return None
         if response.status_code >= 400:
-            await self.raise_for_status(response, "/tokenize")
+            try:
+                await self.raise_for_status(response, "/tokenize")
+            except ModelServerError as error:
+                if error.status != 400:
+                    raise
+                # A llamafile --v2's /tokenize wants "prompt", not "content" (HTTP 400):
+                # not the tokenizer we speak to; the estimate will do.
+                self._tokenize_supported = False
+                return None
         try:
             tokens = response.json()["tokens"]
             count = len(tokens) if isinstance(tokens, list) else None

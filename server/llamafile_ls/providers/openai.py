@@ -8,13 +8,15 @@ chat template to our messages), ``/completions`` for a raw prompt (Continue's
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ServerUnreachable
+from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ModelServerError, ServerUnreachable
 from llamafile_ls.providers.base import Chunk, Finish, Probe, Prompt
-from llamafile_ls.providers.http import HttpProvider, port_of
-from llamafile_ls.sse import field
+from llamafile_ls.providers.http import _AUTH_KINDS, HttpProvider, _error_kinds, port_of
+from llamafile_ls.redaction import SECRETS
+from llamafile_ls.sse import Decode, error_message, field
 
 # The sampling options the OpenAI API names as we do; top_k is not one of them, but vLLM,
 # llama.cpp, LM Studio and Ollama take it, so it is sent only when set.
@@ -93,12 +95,12 @@ class OpenAIProvider(HttpProvider):
             return hint.format(port=port_of(self.model.api_base, 8000))
         return f"is the server running, and does api_base of model {self.model.title!r} end in /v1?"
 
+    def _v1_hint(self) -> str:
+        return f"an OpenAI-compatible api_base usually ends in /v1: try {self.shown_url}/v1"
+
     def not_found(self, path: str) -> str:
         if not self.base_url.endswith("/v1"):
-            return (
-                f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); an OpenAI-compatible api_base "
-                f"usually ends in /v1: try {self.shown_url}/v1"
-            )
+            return f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); {self._v1_hint()}"
         return (
             f"the server at {self.shown_url} has no {path} endpoint (HTTP 404); is api_base an OpenAI-compatible "
             "server?" + ("" if self.wants_chat else " (useLegacyCompletionsEndpoint needs /completions)")
@@ -106,9 +108,22 @@ class OpenAIProvider(HttpProvider):
 
     def stream(self, prompt: Prompt) -> AsyncGenerator[Chunk, None]:
         body = request_body(self.model_name, self.model.completion_options, prompt)
-        if prompt.chat:
-            return self.stream_events("/chat/completions", body, decode_chat)
-        return self.stream_events("/completions", body, decode_completion)
+        path, decode = ("/chat/completions", decode_chat) if prompt.chat else ("/completions", decode_completion)
+        if self.base_url.endswith("/v1"):
+            return self.stream_events(path, body, decode)
+        return self._stream_without_v1(path, body, decode)
+
+    async def _stream_without_v1(self, path: str, body: dict[str, Any], decode: Decode) -> AsyncGenerator[Chunk, None]:
+        """LM Studio answers a path it does not have with HTTP 200 and ``{"error": "Unexpected
+        endpoint or method. (POST /chat/completions)"}``: say where its API is."""
+        async with contextlib.aclosing(self.stream_events(path, body, decode)) as chunks:
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            except ModelServerError as error:
+                if "unexpected endpoint" not in str(error).lower():
+                    raise
+                raise ModelServerError(f"{error}; {self._v1_hint()}", status=error.status) from None
 
     async def count_tokens(self, text: str) -> int | None:
         return None  # the OpenAI API has no tokenizer endpoint: the budget estimates
@@ -125,7 +140,7 @@ class OpenAIProvider(HttpProvider):
             return Probe("ready", "OpenAI-compatible", endpoint, problems=(str(error),))
         except LlamafileLsError:
             return Probe("loading")
-        if status in (401, 403):
+        if status in (401, 403) or (status >= 400 and _error_kinds(listing) & _AUTH_KINDS):
             return Probe(
                 "ready",
                 "OpenAI-compatible",
@@ -138,6 +153,10 @@ class OpenAIProvider(HttpProvider):
             return Probe("loading", "OpenAI-compatible", endpoint)
         if status == 404 or not isinstance(listing, dict):
             return Probe("foreign", problems=(self.not_found("/models"),))
+        if "error" in listing and not isinstance(listing.get("data"), list):  # LM Studio says so with HTTP 200
+            said = SECRETS.redact(" ".join(error_message(listing).split()))[:200]
+            hint = self._v1_hint() if not self.base_url.endswith("/v1") else "is api_base an OpenAI-compatible server?"
+            return Probe("foreign", problems=(f"the server at {self.shown_url} answered /models with: {said}; {hint}",))
         models = listing.get("data")
         entries = [entry for entry in models if isinstance(entry, dict)] if isinstance(models, list) else []
         ids = [str(entry.get("id")) for entry in entries]
