@@ -3,10 +3,9 @@ from __future__ import annotations
 import pytest
 
 from llamafile_ls import prompts
-from llamafile_ls.config import ModelConfig
 from llamafile_ls.actions import BUILTIN as BUILTIN_ACTIONS
 from llamafile_ls.actions import EDIT, custom_action
-from llamafile_ls.config import CustomCommand
+from llamafile_ls.config import CustomCommand, ModelConfig
 from llamafile_ls.edit import EditRequest, edit_variables, template_for
 from llamafile_ls.errors import TemplateError
 
