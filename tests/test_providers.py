@@ -330,15 +330,15 @@ KIND_CLASSES = {
 
 
 def test_every_continue_provider_name_is_registered() -> None:
-    from llamafile_ls import providers
+    from llamafile_ls.providers import registry as providers
 
     assert set(KIND_CLASSES) == providers.NAMES
 
 
 @pytest.mark.parametrize("name", sorted(KIND_CLASSES))
 async def test_create_gives_the_right_class_for_each_name(name: str) -> None:
-    from llamafile_ls import providers
     from llamafile_ls.config import parse_config
+    from llamafile_ls.providers import registry as providers
 
     (config_model,) = parse_config(json.dumps({"models": [{"title": "m", "provider": name}]})).models
     provider = providers.create(config_model)
@@ -356,14 +356,14 @@ async def test_create_gives_the_right_class_for_each_name(name: str) -> None:
 
 def test_importing_the_registry_loads_no_http_stack() -> None:
     code = (
-        "import sys\nimport llamafile_ls.providers as p\n"
+        "import sys\nfrom llamafile_ls.providers import registry as p\n"
         "assert 'ollama' in p.NAMES\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore', 'h11', 'anyio')))\n"
         "print(sorted(m for m in sys.modules if m.startswith('llamafile_ls.providers.')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[]", "[]"]
+    assert result.stdout.splitlines() == ["[]", "['llamafile_ls.providers.registry']"]
 
 
 def test_an_unknown_provider_is_skipped_with_a_warning_and_the_others_work(
