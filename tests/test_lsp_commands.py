@@ -29,6 +29,8 @@ def model(request: Request) -> Reply:
     if "docstrings" in prompt:
         code = selected_code(prompt).replace("):\n", '):\n    """The area of a circle of radius r."""\n', 1)
         return completion(code, "\n```")
+    if "type annotations" in prompt:
+        return completion(selected_code(prompt).replace("def area(r):", "def area(r: float) -> float:"), "\n```")
     if "Fix this" in prompt:
         problems = re.findall(r"^Fix: .*$", prompt, re.M)
         return completion(selected_code(prompt).replace("math.pi", "3.14159") + f"  # {len(problems)} fixed", "\n```")
@@ -82,6 +84,26 @@ async def test_comment_and_docstring_rewrite_the_selection(tmp_path: Path, confi
         assert await execute(client, "llamafile.runCommand", run("docstring", uri, 4, 5)) == {"applied": True}
         assert '    """The area of a circle of radius r."""\n    return' in editor.text(uri)
         assert editor.apply_requests[0].label == "llamafile: /comment"
+    finally:
+        await stop(client)
+
+
+async def test_types_a_slash_command_declared_once_is_offered_and_runs(tmp_path: Path, config: Path) -> None:
+    client, editor = await start(config)
+    try:
+        uri = editor.open(tmp_path / "app.py", SOURCE)
+        offered = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(types.Position(3, 0), types.Position(5, 0)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        titles = [action.title for action in offered or []]
+        assert "Llamafile: Add type annotations to the selected code" in titles
+        assert await execute(client, "llamafile.runCommand", run("/types", uri, 3, 4)) == {"applied": True}
+        assert editor.text(uri) == SOURCE.replace("def area(r):", "def area(r: float) -> float:")
+        assert editor.apply_requests[0].label == "llamafile: /types"
     finally:
         await stop(client)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
+from llamafile_ls import actions
 from tests.conftest import RealServer
 from tests.lsp_editor import capabilities, execute, start, stop
 
@@ -47,7 +48,7 @@ def argument(name: str, uri: str, **extra: object) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("name", ["comment", "docstring", "fix"])
+@pytest.mark.parametrize("name", [action.name for action in actions.SLASH if action.output == "edit"])
 async def test_rewriting_commands_change_only_the_selection(tmp_path: Path, config: Path, name: str) -> None:
     client, editor = await start(config, caps=caps())
     try:
