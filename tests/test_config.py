@@ -135,8 +135,8 @@ def test_every_local_server_kind_is_a_provider_with_its_usual_address() -> None:
         "cpp": "http://localhost:8080",
         "oai": "http://localhost:8080/v1",
         "lms": "http://localhost:1234/v1",
-        "oll": "http://localhost:11434/v1",  # Ollama's OpenAI API: /v1 added
-        "oll2": "http://gpu-box:11434/v1",
+        "oll": "http://localhost:11434",  # Ollama's own API, at the server's root
+        "oll2": "http://gpu-box:11434/",
         "vl": "http://localhost:8000/v1",
     }
     assert [m.use_legacy_completions_endpoint for m in config.models] == [False] * 6 + [True]

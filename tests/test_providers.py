@@ -103,17 +103,20 @@ def llamafiler_completions(words: tuple[str, ...] = RAW_WORDS) -> list[Action]:
     return stream(events)
 
 
-def ollama_chat(words: tuple[str, ...] = CHAT_WORDS, finish: str = "stop") -> list[Action]:
-    """Ollama's /v1/chat/completions (openai.go ToChunk): every delta has role and content;
-    the last has empty content and the finish_reason."""
+def ollama_chat(words: tuple[str, ...] = CHAT_WORDS, reason: str = "stop") -> list[Action]:
+    """Ollama's own /api/chat (api/types.go ChatResponse): a JSON object a line, each with the
+    message's piece; the last says done, why, and its counts."""
 
-    def one(content: str, reason: str | None = None) -> dict[str, Any]:
-        return {"id": "chatcmpl-527", "object": "chat.completion.chunk", "created": CREATED,
-                "model": "qwen2.5-coder:0.5b", "system_fingerprint": "fp_ollama",
-                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content},
-                             "finish_reason": reason}]}  # fmt: skip
+    def one(content: str, done: bool = False) -> dict[str, Any]:
+        line: dict[str, Any] = {"model": "qwen2.5-coder:0.5b", "created_at": "2026-11-25T10:00:00.000000Z",
+                                "message": {"role": "assistant", "content": content}, "done": done}  # fmt: skip
+        if done:
+            line.update(done_reason=reason, total_duration=812345678, load_duration=1234567, prompt_eval_count=42,
+                        prompt_eval_duration=123456, eval_count=len(words), eval_duration=654321)  # fmt: skip
+        return line
 
-    return stream([*(one(w) for w in words), one("", finish)])
+    lines = [*(one(w) for w in words), one("", done=True)]
+    return [head(200, "application/x-ndjson"), *(chunk(json.dumps(line) + "\n") for line in lines), END]
 
 
 def lmstudio_chat(words: tuple[str, ...] = CHAT_WORDS) -> list[Action]:
@@ -185,8 +188,11 @@ LLAMACPP_MODELS = {
               "meta": {"vocab_type": 2, "n_vocab": 49152, "n_ctx_train": 8192, "n_embd": 576,
                        "n_params": 134515008, "size": 138071040}}],
 }  # fmt: skip
-OLLAMA_MODELS = {"object": "list", "data": [{"id": "qwen2.5-coder:0.5b", "object": "model", "created": CREATED,
-                                             "owned_by": "library"}]}  # fmt: skip
+OLLAMA_TAGS = {"models": [{"name": "qwen2.5-coder:0.5b", "model": "qwen2.5-coder:0.5b", "size": 397821319,
+                           "digest": "4ff64a7f502a", "details": {"family": "qwen2", "parameter_size": "494.03M",
+                                                                 "quantization_level": "Q4_K_M"}}]}  # fmt: skip
+OLLAMA_SHOW = {"model_info": {"general.architecture": "qwen2", "qwen2.context_length": 32768},
+               "parameters": "stop \"<|im_end|>\""}  # fmt: skip
 LMSTUDIO_MODELS = {"data": [{"id": "qwen2.5-coder-7b-instruct", "object": "model", "owned_by": "organization_owner"},
                             {"id": "text-embedding-nomic-embed-text-v1.5", "object": "model",
                              "owned_by": "organization_owner"}], "object": "list"}  # fmt: skip
@@ -325,7 +331,7 @@ def assert_raw_body(body: dict[str, Any], model_name: str, max_tokens: int = 200
 KIND_CLASSES = {
     "llamafile": "LlamaCppProvider", "llama.cpp": "LlamaCppProvider", "llamacpp": "LlamaCppProvider",
     "llama_cpp": "LlamaCppProvider", "openai": "OpenAIProvider", "lmstudio": "OpenAIProvider",
-    "ollama": "OpenAIProvider", "vllm": "OpenAIProvider",
+    "ollama": "OllamaProvider", "vllm": "OpenAIProvider",
 }  # fmt: skip
 
 
@@ -345,11 +351,11 @@ async def test_create_gives_the_right_class_for_each_name(name: str) -> None:
     try:
         assert type(provider).__name__ == KIND_CLASSES[name]
         # The default address of each kind, where its server listens out of the box.
-        defaults = {"ollama": "http://localhost:11434/v1", "lmstudio": "http://localhost:1234/v1",
+        defaults = {"ollama": "http://localhost:11434", "lmstudio": "http://localhost:1234/v1",
                     "vllm": "http://localhost:8000/v1", "openai": "https://api.openai.com/v1"}  # fmt: skip
         assert provider.shown_url == defaults.get(name, "http://localhost:8080")
-        # Chat messages for the OpenAI API; raw text in the model's format for llama.cpp's own.
-        assert provider.wants_chat is (KIND_CLASSES[name] == "OpenAIProvider")
+        # Chat messages for the OpenAI API and Ollama's; raw text in the model's format for llama.cpp's own.
+        assert provider.wants_chat is (KIND_CLASSES[name] != "LlamaCppProvider")
     finally:
         await provider.aclose()
 
@@ -369,8 +375,12 @@ def test_importing_the_registry_loads_no_http_stack() -> None:
 def test_an_unknown_provider_is_skipped_with_a_warning_and_the_others_work(
     tmp_path: Path, hostile: HostileServer
 ) -> None:
-    hostile.play("/v1/models", json_reply(200, OLLAMA_MODELS))
-    result = run_check(tmp_path, model("anthropic", "https://api.anthropic.com"), model("ollama", hostile.url))
+    hostile.play("/api/tags", json_reply(200, OLLAMA_TAGS))
+    result = run_check(
+        tmp_path,
+        model("anthropic", "https://api.anthropic.com"),
+        model("ollama", hostile.url, model="qwen2.5-coder:0.5b"),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     warning, *_ = [line for line in result.stdout.splitlines() if "anthropic" in line]
     assert warning.startswith("llamafile-ls: warning: ")
@@ -530,31 +540,69 @@ def test_check_reports_a_context_length_larger_than_the_server_gives(tmp_path: P
 # --- Ollama ------------------------------------------------------------------------------
 
 
-def test_ollama_edit_goes_to_v1_without_a_key(tmp_path: Path, hostile: HostileServer) -> None:
-    hostile.play("/v1/chat/completions", ollama_chat())
-    result, target = run_edit(tmp_path, model("ollama", hostile.url, model="qwen2.5-coder:0.5b"))
+def assert_ollama_body(body: dict[str, Any], model_name: str) -> None:
+    """Ollama's /api/chat: messages, and the options in Ollama's names — num_ctx above all,
+    which its OpenAI API would ignore (cutting a long prompt without a word)."""
+    assert body["model"] == model_name and body["stream"] is True
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": SYSTEM}
+    assert "Request: keep it safe" in user["content"]
+    assert body["options"]["num_ctx"] == 4096 and body["options"]["num_predict"] == 200
+    assert not {"max_tokens", "prompt", "n_predict"} & set(body)
+
+
+def test_ollama_edit_goes_to_its_own_chat_api_without_a_key(tmp_path: Path, hostile: HostileServer) -> None:
+    hostile.play("/api/chat", ollama_chat())
+    result, target = run_edit(tmp_path, model("ollama", hostile.url, model="qwen2.5-coder:0.5b", contextLength=4096))
     assert_applied(result, target)
     (request,) = hostile.seen
-    assert request.path == "/v1/chat/completions"
-    assert_chat_body(request.body, "qwen2.5-coder:0.5b")
+    assert request.path == "/api/chat"
+    assert_ollama_body(request.body, "qwen2.5-coder:0.5b")
     assert "authorization" not in request.headers  # Ollama wants none; we send none
 
 
-def test_ollama_api_base_that_has_v1_already_is_not_doubled(tmp_path: Path, hostile: HostileServer) -> None:
-    hostile.play("/v1/chat/completions", ollama_chat())
+def test_ollama_api_base_written_for_its_openai_api_still_works(tmp_path: Path, hostile: HostileServer) -> None:
+    hostile.play("/api/chat", ollama_chat())
     result, target = run_edit(tmp_path, model("ollama", f"{hostile.url}/v1/", apiKey=SECRET))
     assert_applied(result, target)
     (request,) = hostile.seen
-    assert request.path == "/v1/chat/completions"
+    assert request.path == "/api/chat"
     assert request.headers["authorization"] == f"Bearer {SECRET}"
 
 
+def test_ollama_raw_prompts_go_to_generate_without_a_template(tmp_path: Path, hostile: HostileServer) -> None:
+    lines = [{"model": "m", "response": w, "done": False} for w in CHAT_WORDS]
+    lines.append({"model": "m", "response": "", "done": True, "done_reason": "stop"})
+    hostile.play(
+        "/api/generate", [head(200, "application/x-ndjson"), *(chunk(json.dumps(x) + "\n") for x in lines), END]
+    )
+    result, target = run_edit(tmp_path, model("ollama", hostile.url, model="qwen2.5-coder:0.5b",
+                                              useLegacyCompletionsEndpoint=True))  # fmt: skip
+    assert_applied(result, target)
+    (request,) = hostile.seen
+    assert request.body["raw"] is True and "<|im_start|>user" in request.body["prompt"]
+
+
+def test_ollama_cut_at_num_predict_is_refused(tmp_path: Path, hostile: HostileServer) -> None:
+    hostile.play("/api/chat", ollama_chat(reason="length"))
+    result, target = run_edit(tmp_path, model("ollama", hostile.url))
+    assert_refused(result, target, "reached max_tokens")
+
+
 def test_ollama_model_not_found_names_the_model_and_pulling(tmp_path: Path, hostile: HostileServer) -> None:
-    error = {"error": {"message": 'model "qwen9:70b" not found, try pulling it first', "type": "not_found_error",
-                       "param": None, "code": None}}  # fmt: skip
-    hostile.play("/v1/chat/completions", json_reply(404, error))
+    hostile.play("/api/chat", json_reply(404, {"error": 'model "qwen9:70b" not found, try pulling it first'}))
     result, target = run_edit(tmp_path, model("ollama", hostile.url, model="qwen9:70b"))
     assert_refused(result, target, "HTTP 404", 'model "qwen9:70b" not found, try pulling it first')
+
+
+def test_ollama_error_line_mid_stream_is_shown(tmp_path: Path, hostile: HostileServer) -> None:
+    lines = [
+        {"model": "m", "message": {"role": "assistant", "content": "def"}, "done": False},
+        {"error": "out of memory"},
+    ]
+    hostile.play("/api/chat", [head(200, "application/x-ndjson"), *(chunk(json.dumps(x) + "\n") for x in lines), END])
+    result, target = run_edit(tmp_path, model("ollama", hostile.url))
+    assert_refused(result, target, "out of memory")
 
 
 def test_ollama_not_running_says_how_to_start_it(tmp_path: Path) -> None:
@@ -562,17 +610,25 @@ def test_ollama_not_running_says_how_to_start_it(tmp_path: Path) -> None:
 
     port = free_port()
     result, target = run_edit(tmp_path, model("ollama", f"http://127.0.0.1:{port}"))
-    assert_refused(result, target, f"no model server answers at http://127.0.0.1:{port}/v1", "`ollama serve`")
+    assert_refused(result, target, f"no model server answers at http://127.0.0.1:{port}", "`ollama serve`")
 
 
 def test_check_of_ollama(tmp_path: Path, hostile: HostileServer) -> None:
-    hostile.play("/v1/models", json_reply(200, OLLAMA_MODELS))
-    result = run_check(tmp_path, model("ollama", hostile.url, model="qwen2.5-coder:0.5b"))
+    hostile.play("/api/tags", json_reply(200, OLLAMA_TAGS))
+    hostile.play("/api/show", json_reply(200, OLLAMA_SHOW))
+    result = run_check(tmp_path, model("ollama", hostile.url, model="qwen2.5-coder:0.5b", contextLength=4096))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"provider ollama, {hostile.url}/v1" in result.stdout
-    assert "server: up, Ollama (OpenAI API); edits go to /v1/chat/completions" in result.stdout
-    assert "context:" not in result.stdout
-    assert [seen.path for seen in hostile.seen] == ["/v1/models"]
+    assert f"provider ollama, {hostile.url}" in result.stdout
+    assert "server: up, Ollama; edits go to /api/chat" in result.stdout
+    assert "context: server 32768 tokens, context_length 4096" in result.stdout
+    assert [seen.path for seen in hostile.seen] == ["/api/tags", "/api/show"]
+
+
+def test_check_of_ollama_without_the_model_says_to_pull_it(tmp_path: Path, hostile: HostileServer) -> None:
+    hostile.play("/api/tags", json_reply(200, OLLAMA_TAGS))
+    result = run_check(tmp_path, model("ollama", hostile.url, model="llama3.2"))
+    assert result.returncode == 1
+    assert "Ollama has no model 'llama3.2'" in result.stdout and "ollama pull llama3.2" in result.stdout
 
 
 # --- LM Studio ---------------------------------------------------------------------------
@@ -785,15 +841,15 @@ def test_check_of_a_litellm_gateway(tmp_path: Path, hostile: HostileServer) -> N
 
 
 async def test_lsp_edit_through_ollama_lands_exactly(tmp_path: Path, hostile: HostileServer) -> None:
-    hostile.play("/v1/chat/completions", ollama_chat())
-    client, editor = await start(write_config(tmp_path, model("ollama", hostile.url)))
+    hostile.play("/api/chat", ollama_chat())
+    client, editor = await start(write_config(tmp_path, model("ollama", hostile.url, contextLength=4096)))
     try:
         uri = editor.open(tmp_path / "app.py", SOURCE)
         assert await execute(client, "llamafile.edit", edit_args(uri, 3, 4, "keep it safe")) == {"applied": True}
         assert editor.text(uri) == EXPECTED
         (request,) = hostile.seen
-        assert request.path == "/v1/chat/completions"
-        assert_chat_body(request.body, "smollm2")
+        assert request.path == "/api/chat"
+        assert_ollama_body(request.body, "smollm2")
     finally:
         await stop(client)
 
@@ -838,7 +894,7 @@ async def test_lsp_cancel_closes_the_chat_completions_connection(tmp_path: Path)
                  "system_fingerprint": "fp_ollama",
                  "choices": [{"index": 0, "delta": {"role": "assistant", "content": "x"}, "finish_reason": None}]}  # fmt: skip
         server.route("/v1/chat/completions", Reply(pieces=sse(*[delta] * 600), delay=0.05))
-        client, editor = await start(write_config(tmp_path, model("ollama", server.url)))
+        client, editor = await start(write_config(tmp_path, model("openai", f"{server.url}/v1")))
         try:
             uri = editor.open(tmp_path / "app.py", SOURCE)
             call = asyncio.ensure_future(

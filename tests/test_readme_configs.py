@@ -57,7 +57,7 @@ def test_a_readme_config_loads_without_a_warning(name: str) -> None:
     assert config.warnings == ()
     (model,) = config.models
     assert model.api_base.startswith(("http://", "https://"))
-    if model.provider != "llamafile":
+    if model.provider not in ("llamafile", "ollama"):
         assert model.api_base.endswith("/v1")
 
 
@@ -71,6 +71,9 @@ def test_a_readme_config_edits_through_its_kind_of_server(tmp_path: Path, hostil
     words = ["```python\n", NEW, "```\n"]
     hostile.play("/completion", answer(*words))
     hostile.play("/v1/chat/completions", openai_answer(*words))
+    ollama = [{"message": {"role": "assistant", "content": w}, "done": False} for w in words]
+    ollama.append({"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"})
+    hostile.play("/api/chat", [head(200, "application/x-ndjson"), *(chunk(json.dumps(x) + "\n") for x in ollama), END])
     config = tmp_path / "config.json"
     config.write_text(json.dumps(data))
     target = tmp_path / "area.py"
@@ -83,12 +86,15 @@ def test_a_readme_config_edits_through_its_kind_of_server(tmp_path: Path, hostil
     assert result.returncode == 0, result.stderr
     assert target.read_text() == NEW
     (request,) = hostile.seen
-    assert request.path == ("/completion" if native else "/v1/chat/completions")
+    expected_path = {"llamafile": "/completion", "ollama": "/api/chat"}.get(entry["provider"], "/v1/chat/completions")
+    assert request.path == expected_path
     if native:
         assert "spaces" in request.body["prompt"]
     else:
         assert [m["role"] for m in request.body["messages"]] == ["system", "user"]
         assert request.body["model"] == entry["model"]
+        if entry["provider"] == "ollama":
+            assert request.body["options"]["num_ctx"] == 2048  # the context it is asked to give
     if "apiKey" in entry:
         assert request.headers["authorization"] == f"Bearer {entry['apiKey']}"
     else:
