@@ -38,7 +38,7 @@ KINDS: dict[str, Kind] = {
     "llama_cpp": _LLAMA_CPP,
     "openai": Kind(_OPENAI, "https://api.openai.com/v1"),
     "lmstudio": Kind(_OPENAI, "http://localhost:1234/v1"),
-    "ollama": Kind(_OPENAI, "http://localhost:11434", api_path="/v1"),
+    "ollama": Kind("llamafile_ls.providers.ollama:OllamaProvider", "http://localhost:11434"),
     "vllm": Kind(_OPENAI, "http://localhost:8000/v1"),
 }
 NAMES = frozenset(KINDS)
