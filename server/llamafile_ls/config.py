@@ -444,10 +444,7 @@ def parse_config(text: str, source: str | None = None) -> Config:
             )
             continue
         if isinstance(provider, str):
-            kind = providers.KINDS[provider]
-            base = entry.setdefault("api_base", kind.api_base)
-            if kind.api_path and isinstance(base, str) and not base.rstrip("/").endswith(kind.api_path):
-                entry["api_base"] = base.rstrip("/") + kind.api_path  # Ollama's OpenAI API lives at /v1
+            entry.setdefault("api_base", providers.KINDS[provider].api_base)  # where that kind listens
         if "system_message" not in entry and "system_message" in top:
             entry["system_message"] = top["system_message"]
         own: dict[str, Iterable[str]] = {}

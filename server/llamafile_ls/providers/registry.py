@@ -25,7 +25,6 @@ class Kind:
 
     implementation: str  # "module:Class"
     api_base: str  # the default when the config gives none
-    api_path: str = ""  # appended to an api_base that lacks it (Ollama's OpenAI API is at /v1)
 
 
 _LLAMA_CPP = Kind("llamafile_ls.providers.llamacpp:LlamaCppProvider", "http://localhost:8080")
