@@ -2,8 +2,9 @@
 # Builds the extension's .vsix from a fresh clone, in one command:
 #   client-vscode/scripts/build.sh      (or: cd client-vscode && npm run package)
 # npm ci (when node_modules is missing or older than package-lock.json), the language
-# server and its pure-Python dependencies into bundled/libs, the config schema, a type
-# check, esbuild into dist/extension.js, and vsce. Prints the .vsix path last.
+# server and its pure-Python dependencies into bundled/libs, the config schema, the contract's
+# TypeScript types (src/common/contract.ts, from schemas/contract.schema.json), a type check,
+# esbuild into dist/extension.js, and vsce. Prints the .vsix path last.
 # Needs Node >= 20 with npm, and Python >= 3.10 with pip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 bash scripts/bundle-python.sh
 node scripts/schema.mjs --write
+node scripts/contract.mjs --write
 npx --no-install tsc -p . --noEmit
 node esbuild.mjs
 version=$(node -p 'require("./package.json").version')

@@ -82,16 +82,22 @@ fi
 
 # --- the extension -----------------------------------------------------------------------
 step=$(date +%s)
-# build.sh regenerates schemas/config.schema.json; the committed one must already be that.
-committed_schema=$(mktemp)
-cp "$here/schemas/config.schema.json" "$committed_schema"
+# build.sh regenerates schemas/config.schema.json and src/common/contract.ts; the committed
+# ones must already be those.
+generated_files=(schemas/config.schema.json src/common/contract.ts)
+committed=$(mktemp -d)
+for file in "${generated_files[@]}"; do
+  cp "$here/$file" "$committed/$(basename "$file")"
+done
 vsix=$("$here/scripts/build.sh")
-schema_stale=0
-if ! cmp -s "$committed_schema" "$here/schemas/config.schema.json"; then
-  schema_stale=1
-  say "FAIL: the committed schemas/config.schema.json differs from python -m llamafile_ls.schema (build.sh has rewritten it: commit it)"
-fi
-rm -f "$committed_schema"
+stale=()
+for file in "${generated_files[@]}"; do
+  if ! cmp -s "$committed/$(basename "$file")" "$here/$file"; then
+    stale+=("$file")
+    say "FAIL: the committed $file differs from what build.sh generates (it has rewritten it: commit it)"
+  fi
+done
+rm -rf "$committed"
 say "built $vsix ($(du -k "$vsix" | cut -f1) KiB) in $(since "$step")"
 
 # --- the extension's own tests (no VS Code) ----------------------------------------------
@@ -135,5 +141,5 @@ CODE_SERVER="$code_server" NODE24_BIN="$node24_home/bin" VSIX="$vsix" LLAMA_URL=
   node "$here/test/e2e/e2e.mjs" || status=$?
 say "vsix size: $(du -k "$vsix" | cut -f1) KiB"
 say "e2e duration (with setup): $(since "$started")"
-[ "$schema_stale" -eq 0 ] || { say "failed: the committed config schema is stale"; exit 1; }
+[ ${#stale[@]} -eq 0 ] || { say "failed: stale generated files: ${stale[*]}"; exit 1; }
 exit $status

@@ -5,13 +5,13 @@ import * as vscode from "vscode";
 import type { LanguageClient } from "vscode-languageclient/node";
 import { chooseModel, openConfig } from "./common/commands";
 import { configFilePath } from "./common/configFile";
-import { Commands, DISPLAY_NAME, SECTION, ServerCommands, StateKeys } from "./common/constants";
+import { Commands, DISPLAY_NAME, SECTION, StateKeys } from "./common/constants";
+import { ServerCommands } from "./common/contract";
 import { Edits } from "./common/edits";
 import { InstructionHistory } from "./common/history";
 import { showServerMessage } from "./common/messages";
 import { listModels } from "./common/models";
 import { onPythonExtensionInterpreterChange } from "./common/pythonExtension";
-import { ShownMessages } from "./common/progress";
 import { currentSettings, LlamafileServer } from "./common/server";
 import { StatusBar } from "./common/status";
 
@@ -20,7 +20,6 @@ let server: LlamafileServer | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const log = vscode.window.createOutputChannel(DISPLAY_NAME, { log: true });
   const status = new StatusBar();
-  const shown = new ShownMessages();
   const history = new InstructionHistory(context.globalState, StateKeys.history);
   context.subscriptions.push(log, status);
 
@@ -37,27 +36,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }
   };
 
-  let edits: Edits | undefined;
   const llamafile = new LlamafileServer(context, log, {
     middleware: {
       // The server's commands, run by VS Code (the light bulb's "Llamafile: Edit selection…"),
       // go through here: an edit gets its instruction asked for, and progress with Cancel.
+      // (Called only once the server runs, after `edits` below is set.)
       executeCommand: (command, args, next) => {
-        if (edits !== undefined && (command === ServerCommands.edit || command === ServerCommands.runCommand)) {
+        if (command === ServerCommands.edit || command === ServerCommands.runCommand) {
           return edits.runServerCommand(command, args);
         }
         return next(command, args);
       },
     },
-    showMessage: (params) => showServerMessage(params, shown, log),
+    showMessage: (params) => showServerMessage(params, log),
     problem: (problem) => status.setProblem(problem),
     started: (client) => void refreshModel(client),
+    status: (update) => status.update(update),
+    stopped: () => status.clear(),
   });
   server = llamafile;
-  edits = new Edits(llamafile, status, history, shown, log, () => void refreshModel(llamafile.running));
+  const edits = new Edits(llamafile, status, history, log, () => void refreshModel(llamafile.running));
 
   context.subscriptions.push(
-    vscode.commands.registerCommand(Commands.editSelection, () => edits?.editSelection()),
+    vscode.commands.registerCommand(Commands.editSelection, () => edits.editSelection()),
     vscode.commands.registerCommand(Commands.chooseModel, () => chooseModel(llamafile, context.globalState, status, log)),
     vscode.commands.registerCommand(Commands.openConfig, () => openConfig(log)),
     vscode.commands.registerCommand(Commands.showLog, () => log.show()),

@@ -13,20 +13,12 @@ export const SERVER_MODULE = "llamafile_ls";
 export const Commands = {
   editSelection: "llamafile.editSelection",
   // Not "llamafile.selectModel": vscode-languageclient registers every command the server
-  // announces (llamafile.edit, llamafile.listModels, llamafile.selectModel, …) as a VS Code
-  // command of the same name, and a second registration of that name would fail.
+  // announces (contract.ts's ServerCommands) as a VS Code command of the same name, and a
+  // second registration of that name would fail.
   chooseModel: "llamafile.chooseModel",
   openConfig: "llamafile.openConfig",
   showLog: "llamafile.showLog",
   restartServer: "llamafile.restartServer",
-} as const;
-
-/** Commands the language server runs (workspace/executeCommand). */
-export const ServerCommands = {
-  edit: "llamafile.edit",
-  runCommand: "llamafile.runCommand",
-  listModels: "llamafile.listModels",
-  selectModel: "llamafile.selectModel",
 } as const;
 
 /** Keys of the extension's global state. */

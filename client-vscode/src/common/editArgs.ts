@@ -1,26 +1,15 @@
 /**
- * The argument of the server's `llamafile.edit` command, built from a selection or taken
- * from a code action and completed. Pure.
+ * The arguments of the server's edit commands (`llamafile.edit`, `llamafile.runCommand`), as
+ * contract.ts types them: built from a selection, or taken from a code action and completed.
+ * Pure.
  */
 
-export interface Position {
-  line: number;
-  character: number;
-}
+import { type EditArguments, type Position, type Range, type RunCommandArguments, ServerCommands } from "./contract";
 
-export interface Range {
-  start: Position;
-  end: Position;
-}
-
-export interface EditArgument {
-  uri: string;
-  range: Range;
-  instruction?: string;
-  model?: string;
-  preview?: boolean;
-  [key: string]: unknown;
-}
+/** A call of one of the two edit commands, its argument typed by the command. */
+export type EditCall =
+  | { command: typeof ServerCommands.edit; argument: EditArguments }
+  | { command: typeof ServerCommands.runCommand; argument: RunCommandArguments };
 
 /**
  * The range to edit: the selection, or the cursor's whole line when nothing is selected.
@@ -43,48 +32,64 @@ export function editRange(selection: Range, lineCount: number, lineLength: (line
   return { start: { line, character: 0 }, end: { line, character: lineLength(line) } };
 }
 
-export function buildEditArgument(uri: string, range: Range, instruction: string, preview: boolean): EditArgument {
-  const argument: EditArgument = { uri, range, instruction: instruction.trim() };
+export function buildEditCall(uri: string, range: Range, instruction: string, preview: boolean): EditCall {
+  const argument: EditArguments = { uri, range, instruction: instruction.trim() };
   if (preview) {
     argument.preview = true;
   }
-  return argument;
+  return { command: ServerCommands.edit, argument };
 }
 
 function isPosition(value: unknown): value is Position {
-  const position = value as Position | undefined;
+  const position = value as Partial<Position> | undefined;
   return typeof position === "object" && position !== null && Number.isInteger(position.line) && Number.isInteger(position.character);
 }
 
-/** The code action's argument (`[{uri, range}]`) if that is what `args` is. */
-export function parseEditArgument(args: readonly unknown[]): EditArgument | undefined {
-  const first = args[0] as Partial<EditArgument> | undefined;
+function isRange(value: unknown): value is Range {
+  const range = value as Partial<Range> | undefined;
+  return typeof range === "object" && range !== null && isPosition(range.start) && isPosition(range.end);
+}
+
+/**
+ * The code action's call — `[{uri, range}]` for llamafile.edit, `[{name, uri, range, …}]` for
+ * llamafile.runCommand — if that is what `command` and `args` are. What else the server put in
+ * the argument (a /fix's diagnostics) stays in it.
+ */
+export function parseEditCall(command: string, args: readonly unknown[]): EditCall | undefined {
+  const first = args[0] as Partial<RunCommandArguments> | undefined;
   if (args.length !== 1 || typeof first !== "object" || first === null) {
     return undefined;
   }
-  if (typeof first.uri !== "string" || typeof first.range !== "object" || first.range === null) {
+  if (typeof first.uri !== "string" || !isRange(first.range)) {
     return undefined;
   }
-  if (!isPosition(first.range.start) || !isPosition(first.range.end)) {
-    return undefined;
+  const argument = { ...first, uri: first.uri, range: first.range };
+  if (command === ServerCommands.edit) {
+    return { command, argument };
   }
-  return first as EditArgument;
+  if (command === ServerCommands.runCommand && typeof argument.name === "string") {
+    return { command, argument: { ...argument, name: argument.name } };
+  }
+  return undefined;
 }
 
-export function hasInstruction(argument: EditArgument): boolean {
-  return typeof argument.instruction === "string" && argument.instruction.trim() !== "";
+/** Whether a llamafile.edit call still needs the instruction asked for. */
+export function needsInstruction(call: EditCall): boolean {
+  return call.command === ServerCommands.edit && (call.argument.instruction ?? "").trim() === "";
 }
 
-/** The argument with the instruction (and the preview setting) the user gave. */
-export function completeEditArgument(argument: EditArgument, instruction: string | undefined, preview: boolean): EditArgument {
-  const completed: EditArgument = { ...argument };
-  if (instruction !== undefined) {
-    completed.instruction = instruction.trim();
+/** The call with the instruction (llamafile.edit) and the preview setting the user gave. */
+export function completeEditCall(call: EditCall, instruction: string | undefined, preview: boolean): EditCall {
+  const withPreview = <T extends { preview?: boolean }>(argument: T): T =>
+    preview && argument.preview === undefined ? { ...argument, preview: true } : { ...argument };
+  if (call.command === ServerCommands.edit) {
+    const argument = withPreview(call.argument);
+    if (instruction !== undefined) {
+      argument.instruction = instruction.trim();
+    }
+    return { command: call.command, argument };
   }
-  if (preview && completed.preview === undefined) {
-    completed.preview = true;
-  }
-  return completed;
+  return { command: call.command, argument: withPreview(call.argument) };
 }
 
 /** "lines 3-7" for a range, 1-based, as the server counts them. */
@@ -94,7 +99,12 @@ export function describeLines(range: Range): string {
   return first === last ? `line ${first}` : `lines ${first}-${last}`;
 }
 
-/** "/comment" for a llamafile.runCommand argument ({name: "comment", …}). */
-export function describeCommand(argument: EditArgument): string {
-  return typeof argument.name === "string" && argument.name !== "" ? `/${argument.name}` : "command";
+/** "editing lines 3-7", "/comment on lines 3-7": what the progress notification and the log call it. */
+export function describeCall(call: EditCall): string {
+  const lines = describeLines(call.argument.range);
+  if (call.command === ServerCommands.edit) {
+    return `editing ${lines}`;
+  }
+  const name = call.argument.name.trim().replace(/^\//, "");
+  return `${name === "" ? "command" : `/${name}`} on ${lines}`;
 }

@@ -1,7 +1,8 @@
 /**
  * Running the server's edit commands with progress: a notification with a Cancel button
- * (which sends $/cancelRequest, and the server stops the model at once), the token count
- * from the server's work-done progress, and the status bar.
+ * (which sends $/cancelRequest, and the server stops the model at once) and the token count,
+ * from the server's work-done progress; the status bar follows the same request through the
+ * server's llamafile/status notifications. A failure's reason is shown here, once.
  */
 
 import { randomUUID } from "node:crypto";
@@ -13,29 +14,27 @@ import {
   ResponseError,
   WorkDoneProgress,
 } from "vscode-languageclient/node";
-import { ServerCommands, SECTION } from "./constants";
-import {
-  buildEditArgument,
-  completeEditArgument,
-  describeCommand,
-  describeLines,
-  editRange,
-  type EditArgument,
-  hasInstruction,
-  parseEditArgument,
-} from "./editArgs";
+import { SECTION } from "./constants";
+import { type CommandResult, ServerCommands } from "./contract";
+import { buildEditCall, completeEditCall, describeCall, describeLines, type EditCall, editRange, needsInstruction, parseEditCall } from "./editArgs";
 import type { InstructionHistory } from "./history";
 import { askInstruction } from "./instruction";
-import { activityFromMessage, type CommandResult, isCommandResult, isQuietReason, type ShownMessages } from "./progress";
+import { showNotice } from "./messages";
+import { isCommandResult, resultNotice } from "./progress";
 import type { LlamafileServer } from "./server";
 import type { StatusBar } from "./status";
+
+/** A call as VS Code passed it, when it is not the documented one: the server says what is wrong. */
+interface RawCall {
+  command: string;
+  argument: unknown;
+}
 
 export class Edits {
   constructor(
     private readonly server: LlamafileServer,
     private readonly status: StatusBar,
     private readonly history: InstructionHistory,
-    private readonly shown: ShownMessages,
     private readonly log: vscode.LogOutputChannel,
     private readonly afterEdit: () => void,
   ) {}
@@ -62,13 +61,13 @@ export class Edits {
     }
     const document = editor.document;
     const range = editRange(editor.selection, document.lineCount, (line) => document.lineAt(line).text.length);
-    const lines = describeLines(range);
-    const instruction = await askInstruction(this.history, `Llamafile: edit ${lines}`);
+    const instruction = await askInstruction(this.history, `Llamafile: edit ${describeLines(range)}`);
     if (instruction === undefined) {
       return;
     }
     const uri = client.code2ProtocolConverter.asUri(document.uri);
-    await this.run(client, ServerCommands.edit, buildEditArgument(uri, range, instruction, this.previewEdits()), `editing ${lines}`);
+    const call = buildEditCall(uri, range, instruction, this.previewEdits());
+    await this.run(client, call, describeCall(call));
   }
 
   /**
@@ -76,48 +75,42 @@ export class Edits {
    * `llamafile.edit` without an instruction asks for one first; both edit commands run with
    * progress and cancel.
    */
-  async runServerCommand(command: string, args: unknown[]): Promise<unknown> {
+  async runServerCommand(command: string, args: unknown[]): Promise<CommandResult | undefined> {
     const client = await this.client();
     if (client === undefined) {
       return undefined;
     }
-    const argument = parseEditArgument(args);
-    if (argument === undefined) {
+    const call = parseEditCall(command, args);
+    if (call === undefined) {
       // Not the documented one-object argument: let the server say what is wrong.
-      return this.run(client, command, args[0] as EditArgument, command === ServerCommands.edit ? "editing" : "working");
+      return this.run(client, { command, argument: args[0] }, command === ServerCommands.edit ? "editing" : "working");
     }
-    const lines = describeLines(argument.range);
-    const what = command === ServerCommands.edit ? `editing ${lines}` : `${describeCommand(argument)} on ${lines}`;
     let instruction: string | undefined;
-    if (command === ServerCommands.edit && !hasInstruction(argument)) {
-      instruction = await askInstruction(this.history, `Llamafile: edit ${lines}`);
+    if (needsInstruction(call)) {
+      instruction = await askInstruction(this.history, `Llamafile: edit ${describeLines(call.argument.range)}`);
       if (instruction === undefined) {
         return { applied: false, reason: "cancelled" };
       }
     }
-    return this.run(client, command, completeEditArgument(argument, instruction, this.previewEdits()), what);
+    return this.run(client, completeEditCall(call, instruction, this.previewEdits()), describeCall(call));
   }
 
-  private async run(client: LanguageClient, command: string, argument: EditArgument, what: string): Promise<CommandResult | undefined> {
+  private async run(client: LanguageClient, call: EditCall | RawCall, what: string): Promise<CommandResult | undefined> {
+    const { command, argument } = call;
     const since = Date.now();
+    // The request's id in the server's progress and llamafile/status notifications.
     const token = `llamafile-vscode-${randomUUID()}`;
-    this.status.begin();
     try {
       const result = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Llamafile: ${what}`, cancellable: true },
         async (progress, cancel) => {
           progress.report({ message: "waiting for the model…" });
           const subscription = client.onProgress(WorkDoneProgress.type, token, (value) => {
-            if (value.kind === "end") {
-              return;
-            }
             if (value.kind === "begin") {
               // "llamafile: <model title>"
               progress.report({ message: value.title.replace(/^llamafile:\s*/, "") + "…" });
-            }
-            if (value.message !== undefined && value.kind === "report") {
+            } else if (value.kind === "report" && value.message !== undefined) {
               progress.report({ message: value.message });
-              this.status.report(activityFromMessage(value.message));
             }
           });
           try {
@@ -128,7 +121,7 @@ export class Edits {
             )) as unknown;
           } catch (error) {
             if (cancel.isCancellationRequested || isCancellation(error)) {
-              return { applied: false, reason: "cancelled" };
+              return { applied: false, reason: "cancelled" } satisfies CommandResult;
             }
             throw error;
           } finally {
@@ -142,26 +135,20 @@ export class Edits {
         return undefined;
       }
       this.log.info(`${command} (${what}): ${result.applied ? "applied" : `not applied: ${result.reason ?? ""}`} (${seconds} s)`);
-      if (!result.applied && !isQuietReason(result.reason) && !this.shown.shownSince(result.reason!, since)) {
-        // The server shows most reasons itself (window/showMessage); this one it did not.
-        void this.notify(`llamafile: ${result.reason}`);
+      // The server leaves showing a failure to this client (initializationOptions.showsResults).
+      const notice = resultNotice(result, this.status.outcome(token));
+      if (notice !== undefined) {
+        void showNotice(notice, this.log);
       }
       return result;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.error(`${command} failed: ${message}`);
-      void this.notify(`llamafile: ${message}`, true);
+      void showNotice({ severity: "error", text: `llamafile: ${message}`, actions: ["Show Log"] }, this.log);
       return undefined;
     } finally {
-      this.status.end();
+      this.status.end(token);
       this.afterEdit();
-    }
-  }
-
-  private async notify(message: string, error = false): Promise<void> {
-    const show = error ? vscode.window.showErrorMessage : vscode.window.showWarningMessage;
-    if ((await show(message, "Show Log")) === "Show Log") {
-      this.log.show();
     }
   }
 }

@@ -9,6 +9,7 @@
  */
 
 import { SERVER_MODULE } from "./constants";
+import type { InitializationOptions } from "./contract";
 
 export interface Launch {
   command: string;
@@ -43,9 +44,13 @@ export function customLaunch(serverCommand: readonly string[], baseEnv: NodeJS.P
   return { command, args, cwd: undefined, env: { ...baseEnv }, description: serverCommand.join(" ") };
 }
 
-/** initializationOptions for the server: only what is set. */
-export function initializationOptions(configPath: string | undefined, model: string | undefined): Record<string, string> {
-  const options: Record<string, string> = {};
+/**
+ * initializationOptions for the server: the config and model when set, and what this client
+ * does itself: it shows a failed command's reason (showsResults: the server then does not),
+ * and its status bar follows llamafile/status notifications (status).
+ */
+export function initializationOptions(configPath: string | undefined, model: string | undefined): InitializationOptions {
+  const options: InitializationOptions = { showsResults: true, status: true };
   if (configPath !== undefined) {
     options.configPath = configPath;
   }

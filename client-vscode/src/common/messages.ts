@@ -1,29 +1,35 @@
-/** The server's window/showMessage, shown with actions that help: Open Config, Show Log. */
+/** Messages for the user, with actions that help: Open Config, Show Log. */
 
 import * as vscode from "vscode";
 import { MessageType, type ShowMessageParams } from "vscode-languageclient/node";
 import { Commands } from "./constants";
-import type { ShownMessages } from "./progress";
+import type { Notice } from "./progress";
 
-export function showServerMessage(params: ShowMessageParams, shown: ShownMessages, log: vscode.LogOutputChannel): void {
-  shown.record(params.message);
-  void (async () => {
-    let choice: string | undefined;
-    switch (params.type) {
-      case MessageType.Error:
-        // The errors the server shows are about the config or the model server it names.
-        choice = await vscode.window.showErrorMessage(params.message, "Open Config", "Show Log");
-        break;
-      case MessageType.Warning:
-        choice = await vscode.window.showWarningMessage(params.message, "Show Log");
-        break;
-      default:
-        choice = await vscode.window.showInformationMessage(params.message);
-    }
-    if (choice === "Open Config") {
-      await vscode.commands.executeCommand(Commands.openConfig);
-    } else if (choice === "Show Log") {
-      log.show();
-    }
-  })();
+/** Shows the notice; its action, when one is picked, runs. */
+export async function showNotice(notice: Notice, log: vscode.LogOutputChannel): Promise<void> {
+  const show =
+    notice.severity === "error"
+      ? vscode.window.showErrorMessage
+      : notice.severity === "warning"
+        ? vscode.window.showWarningMessage
+        : vscode.window.showInformationMessage;
+  const choice = await show(notice.text, ...notice.actions);
+  if (choice === "Open Config") {
+    await vscode.commands.executeCommand(Commands.openConfig);
+  } else if (choice === "Show Log") {
+    log.show();
+  }
+}
+
+/** The server's window/showMessage (config errors, the answer's file, …). */
+export function showServerMessage(params: ShowMessageParams, log: vscode.LogOutputChannel): void {
+  log.info(`the server showed: ${params.message}`);
+  const notice: Notice =
+    params.type === MessageType.Error
+      ? // The errors the server shows are about the config or the model server it names.
+        { severity: "error", text: params.message, actions: ["Open Config", "Show Log"] }
+      : params.type === MessageType.Warning
+        ? { severity: "warning", text: params.message, actions: ["Show Log"] }
+        : { severity: "info", text: params.message, actions: [] };
+  void showNotice(notice, log);
 }

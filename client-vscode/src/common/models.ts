@@ -2,19 +2,13 @@
 
 import * as vscode from "vscode";
 import { ExecuteCommandRequest, type LanguageClient } from "vscode-languageclient/node";
-import { ServerCommands } from "./constants";
-
-export interface ModelInfo {
-  title: string;
-  provider: string;
-  model: string;
-  active: boolean;
-}
+import { type ModelInfo, type SelectModelArguments, ServerCommands } from "./contract";
 
 function isModelList(value: unknown): value is ModelInfo[] {
   return Array.isArray(value) && value.every((item) => typeof (item as ModelInfo)?.title === "string");
 }
 
+/** The config's models; llamafile.listModels answers a list of ModelInfo. */
 export async function listModels(client: LanguageClient): Promise<ModelInfo[]> {
   const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, {
     command: ServerCommands.listModels,
@@ -27,7 +21,8 @@ export async function listModels(client: LanguageClient): Promise<ModelInfo[]> {
 }
 
 export async function selectModel(client: LanguageClient, title: string): Promise<void> {
-  await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.selectModel, arguments: [{ title }] });
+  const argument: SelectModelArguments = { title };
+  await client.sendRequest(ExecuteCommandRequest.type, { command: ServerCommands.selectModel, arguments: [argument] });
 }
 
 interface ModelItem extends vscode.QuickPickItem {

@@ -1,81 +1,126 @@
-/** What the server's work-done progress messages mean for the status bar. Pure. */
+/**
+ * What the server's requests are doing (its `llamafile/status` notifications) and what a
+ * failed command's answer shows the user. Pure.
+ */
 
-export type Activity =
-  | { kind: "idle" }
-  | { kind: "waiting" }
-  | { kind: "starting"; detail: string }
-  | { kind: "generating"; tokens: number };
+import type { CommandResult, Status } from "./contract";
 
 /**
- * The server reports "Starting llamafile… loading model N s" while it starts a llamafile,
- * then "N tokens" while the model streams.
+ * The requests the server reports on, by their id: the running ones (the latest updated
+ * last) and how the last ones ended. A notification that comes after its request ended
+ * (the client stopped waiting first) does not bring it back.
  */
-export function activityFromMessage(message: string | undefined): Activity | undefined {
-  if (message === undefined) {
-    return undefined;
+export class Requests {
+  private readonly running = new Map<string, Status>();
+  private readonly ended = new Map<string, string | undefined>();
+
+  constructor(private readonly remember = 50) {}
+
+  update(status: Status): void {
+    if (this.ended.has(status.request)) {
+      return;
+    }
+    if (status.state === "done") {
+      this.end(status.request, status.outcome);
+      return;
+    }
+    this.running.delete(status.request); // re-inserted: the latest updated is the last
+    this.running.set(status.request, status);
   }
-  const tokens = /^(\d+) tokens?\b/.exec(message.trim());
-  if (tokens) {
-    return { kind: "generating", tokens: Number.parseInt(tokens[1]!, 10) };
+
+  /** The request is over (done, or the client stopped waiting for it). */
+  end(request: string, outcome?: string): void {
+    this.running.delete(request);
+    if (outcome !== undefined || !this.ended.has(request)) {
+      this.ended.set(request, outcome);
+    }
+    for (const old of this.ended.keys()) {
+      if (this.ended.size <= this.remember) {
+        break;
+      }
+      this.ended.delete(old);
+    }
   }
-  if (/^starting llamafile/i.test(message.trim())) {
-    return { kind: "starting", detail: message.trim() };
+
+  /** Every request is over (the server stopped). */
+  clear(): void {
+    for (const request of [...this.running.keys()]) {
+      this.end(request);
+    }
   }
-  return undefined;
+
+  /** The request to show: the one updated last. */
+  current(): Status | undefined {
+    return [...this.running.values()].at(-1);
+  }
+
+  /** How a request ended, as its "done" status said ("applied", "unchanged", "failed", …). */
+  outcome(request: string): string | undefined {
+    return this.ended.get(request);
+  }
 }
 
-export function statusText(model: string | undefined, activity: Activity): string {
-  const name = model ?? "Llamafile";
-  switch (activity.kind) {
-    case "idle":
+/** The status bar's text: the model, and what its request is doing. */
+export function statusText(model: string | undefined, status: Status | undefined): string {
+  const name = status?.model ?? model ?? "Llamafile";
+  switch (status?.state) {
+    case undefined:
+    case "done":
       return `$(sparkle) ${name}`;
     case "waiting":
       return `$(loading~spin) ${name}`;
     case "starting":
       return `$(loading~spin) ${name}: starting llamafile…`;
     case "generating":
-      return `$(loading~spin) ${name}: ${activity.tokens} tokens`;
+      return `$(loading~spin) ${name}: ${status.tokens ?? 0} tokens`;
+    case "applying":
+      return `$(loading~spin) ${name}: applying`;
   }
 }
 
-/** The outcome of `llamafile.edit` / `llamafile.runCommand`, as the server answers it. */
-export interface CommandResult {
-  applied: boolean;
-  reason?: string;
+/** The status bar's tooltip's first line. */
+export function statusTooltip(model: string | undefined, status: Status | undefined): string {
+  const state =
+    status === undefined || status.state === "done"
+      ? "idle"
+      : status.state === "generating"
+        ? `generating: ${status.tokens ?? 0} tokens`
+        : status.state === "waiting"
+          ? "waiting for the model"
+          : (status.detail ?? status.state);
+  return `Llamafile model: ${status?.model ?? model ?? "(unknown)"} (${state})`;
 }
 
 export function isCommandResult(value: unknown): value is CommandResult {
   return typeof value === "object" && value !== null && typeof (value as CommandResult).applied === "boolean";
 }
 
-/**
- * Messages the server showed (window/showMessage) recently, so that a failed edit's reason,
- * which the server usually shows itself, is not shown a second time.
- */
-export class ShownMessages {
-  private readonly shown: { text: string; at: number }[] = [];
+export type Action = "Open Config" | "Show Log";
 
-  constructor(
-    private readonly keepMs = 60_000,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  record(text: string): void {
-    const at = this.now();
-    this.shown.push({ text, at });
-    while (this.shown.length > 0 && at - this.shown[0]!.at > this.keepMs) {
-      this.shown.shift();
-    }
-  }
-
-  /** Whether a message carrying this reason was shown since `since`. */
-  shownSince(reason: string, since: number): boolean {
-    const needle = reason.trim();
-    return this.shown.some((entry) => entry.at >= since && entry.text.includes(needle));
-  }
+export interface Notice {
+  severity: "error" | "warning" | "info";
+  text: string;
+  actions: Action[];
 }
 
-/** Reasons that need no message: the user did it, or progress said it already. */
-export function isQuietReason(reason: string | undefined): boolean {
-  return reason === undefined || reason === "cancelled";
+/**
+ * What to show for a command's answer (the client shows failures: the server is told so with
+ * initializationOptions.showsResults): nothing when it was applied or cancelled; else its
+ * reason, as bad as the request's outcome says. A failure without an outcome (the server
+ * refused the request before it began) is an error, about the config or the model server.
+ */
+export function resultNotice(result: CommandResult, outcome: string | undefined): Notice | undefined {
+  if (result.applied || result.reason === undefined || result.reason === "cancelled") {
+    return undefined;
+  }
+  const text = `llamafile: ${result.reason}`;
+  switch (outcome) {
+    case "unchanged":
+      return { severity: "info", text, actions: [] };
+    case "not applied":
+    case "done":
+      return { severity: "warning", text, actions: ["Show Log"] };
+    default:
+      return { severity: "error", text, actions: ["Open Config", "Show Log"] };
+  }
 }

@@ -10,12 +10,15 @@ import {
   LanguageClient,
   type LanguageClientOptions,
   type Middleware,
+  NotificationType,
   RevealOutputChannelOn,
   type ServerOptions,
   ShowMessageNotification,
   type ShowMessageParams,
+  State,
 } from "vscode-languageclient/node";
 import { DISPLAY_NAME, SECTION, StateKeys } from "./constants";
+import { Notifications, type Status } from "./contract";
 import { bundledLaunch, customLaunch, initializationOptions, type Launch } from "./launch";
 import { candidates, findInterpreter, NoPythonError, probeInterpreter } from "./python";
 import { pythonExtensionInterpreter } from "./pythonExtension";
@@ -38,7 +41,13 @@ export interface ServerHooks {
   problem: (problem: string | undefined) => void;
   /** Called once the server is up. */
   started: (client: LanguageClient) => void;
+  /** A llamafile/status notification: what one of the server's requests is doing. */
+  status: (status: Status) => void;
+  /** The server stopped (or crashed): none of its requests runs any more. */
+  stopped: () => void;
 }
+
+const StatusNotification = new NotificationType<Status>(Notifications.status);
 
 export class LlamafileServer implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -181,6 +190,13 @@ export class LlamafileServer implements vscode.Disposable {
     // Installed once the server is initialized, in place of the client's own handler, so
     // that errors come with actions (Open Config, Show Log) and are not shown twice.
     client.onNotification(ShowMessageNotification.type, (params) => this.hooks.showMessage(params));
+    client.onNotification(StatusNotification, (status) => this.hooks.status(status));
+    client.onDidChangeState(({ newState }) => {
+      // Not for a client already replaced by a restart: the new one's requests still run.
+      if (newState !== State.Running && (this.client === client || this.client === undefined)) {
+        this.hooks.stopped();
+      }
+    });
     this.client = client;
     try {
       const started = Date.now();

@@ -1,14 +1,17 @@
-/** The status bar item: the active model and what the extension is doing. Click: select a model. */
+/**
+ * The status bar item: the active model and what its request is doing, from the server's
+ * `llamafile/status` notifications (data, never progress text to parse). Click: select a model.
+ */
 
 import * as vscode from "vscode";
 import { Commands } from "./constants";
-import { type Activity, statusText } from "./progress";
+import type { Status } from "./contract";
+import { Requests, statusText, statusTooltip } from "./progress";
 
 export class StatusBar implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
+  private readonly requests = new Requests();
   private model: string | undefined;
-  private activity: Activity = { kind: "idle" };
-  private running = 0;
   private problem: string | undefined;
 
   constructor() {
@@ -29,27 +32,27 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
-  begin(): void {
-    this.running += 1;
-    if (this.activity.kind === "idle") {
-      this.activity = { kind: "waiting" };
-    }
+  /** A `llamafile/status` notification. */
+  update(status: Status): void {
+    this.requests.update(status);
     this.render();
   }
 
-  report(activity: Activity | undefined): void {
-    if (activity !== undefined && this.running > 0) {
-      this.activity = activity;
-      this.render();
-    }
+  /** The client stopped waiting for this request (answered, failed, or the server stopped). */
+  end(request: string): void {
+    this.requests.end(request);
+    this.render();
   }
 
-  end(): void {
-    this.running = Math.max(0, this.running - 1);
-    if (this.running === 0) {
-      this.activity = { kind: "idle" };
-    }
+  /** The server stopped: none of its requests runs any more. */
+  clear(): void {
+    this.requests.clear();
     this.render();
+  }
+
+  /** How a request ended, as the server's last status for it said. */
+  outcome(request: string): string | undefined {
+    return this.requests.outcome(request);
   }
 
   private render(): void {
@@ -59,16 +62,9 @@ export class StatusBar implements vscode.Disposable {
       this.item.command = Commands.showLog;
       return;
     }
-    this.item.text = statusText(this.model, this.activity);
-    const state =
-      this.activity.kind === "idle"
-        ? "idle"
-        : this.activity.kind === "generating"
-          ? `generating: ${this.activity.tokens} tokens`
-          : this.activity.kind === "starting"
-            ? this.activity.detail
-            : "waiting for the model";
-    this.item.tooltip = `Llamafile model: ${this.model ?? "(unknown)"} (${state})\nClick to select the model.`;
+    const current = this.requests.current();
+    this.item.text = statusText(this.model, current);
+    this.item.tooltip = `${statusTooltip(this.model, current)}\nClick to select the model.`;
     this.item.command = Commands.chooseModel;
   }
 

@@ -147,6 +147,7 @@ function writeSettings(extra) {
     "editor.minimap.enabled": false,
     "files.autoSave": "off",
     "llamafile.configPath": configFile,
+    // Logged only at the Llamafile output's log level Trace (vscode-languageclient 10+).
     "llamafile.trace.server": process.env.E2E_TRACE || "messages",
     "workbench.secondarySideBar.defaultVisibility": "hidden",
     ...extra,
@@ -430,8 +431,11 @@ async function main() {
         const match = /(\d+) tokens/.exec(await toast.innerText());
         return match && Number(match[1]) >= 20 ? Number(match[1]) : false;
       }, 60_000);
-      const status = await statusText();
-      assert(/\d+ tokens/.test(status), `the status bar shows no token count: ${JSON.stringify(status)}`);
+      // The status bar's count comes from the server's llamafile/status notifications.
+      const status = await waitFor("a token count in the status bar", async () => {
+        const text = await statusText();
+        return /[1-9]\d* tokens/.test(text) && text.includes(ENDLESS_MODEL) ? text : false;
+      }, 5_000);
       const slots = await llamaSlots();
       assert(slots.some((slot) => slot.is_processing), "llama-server is not generating");
       const decoded = Math.max(...slots.map((slot) => slot.next_token?.[0]?.n_decoded ?? 0));
@@ -470,6 +474,9 @@ async function main() {
       await page.keyboard.press("Control+.");
       const action = page.locator(".action-widget .monaco-list-row", { hasText: "Llamafile: Edit selection" }).first();
       await action.waitFor({ timeout: 15_000 });
+      // The slash commands are offered too, /types among them.
+      const types = page.locator(".action-widget .monaco-list-row", { hasText: "Llamafile: Add type annotations to the selected code" });
+      await types.first().waitFor({ timeout: 5_000 });
       await screenshot("code-action");
       await action.click();
       // The server's llamafile.edit has no instruction: the middleware asks for it.
@@ -502,7 +509,7 @@ async function main() {
       log(`/comment: ${outcome}`);
       await screenshot("slash-command");
       if (outcome.startsWith("not applied: ")) {
-        // The reason is shown once: the server's message, not the extension's again.
+        // The reason is shown once: by the extension, from the answer (the server shows none).
         const reason = outcome.slice("not applied: ".length);
         await sleep(1000);
         const shown = await page.locator(".notifications-toasts .notification-toast", { hasText: reason }).count();
@@ -567,6 +574,10 @@ async function main() {
       await error.first().waitFor({ timeout: 30_000 });
       await sleep(1000);
       assert((await error.count()) === 1, `the error is shown ${await error.count()} times`);
+      // Shown by the extension, from the answer's reason: the server left it to the client.
+      const output = extensionLog();
+      assert(/llamafile\.edit \(editing lines 13-14\): not applied: no model server answers at http:\/\/127\.0\.0\.1:9/.test(output), "the answer had no reason");
+      assert(!/the server showed: .*no model server answers/.test(output), "the server showed the reason itself");
       await screenshot("error");
       await error.getByRole("button", { name: "Show Log" }).waitFor({ timeout: 5_000 });
       await error.getByRole("button", { name: "Open Config" }).click();

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  buildEditArgument,
-  completeEditArgument,
-  describeCommand,
-  describeLines,
-  editRange,
-  hasInstruction,
-  parseEditArgument,
-} from "../../common/editArgs";
+import { ServerCommands } from "../../common/contract";
+import { buildEditCall, completeEditCall, describeCall, describeLines, editRange, needsInstruction, parseEditCall } from "../../common/editArgs";
 
 const at = (line: number, character: number) => ({ line, character });
 const lengths = (line: number) => [10, 20, 30][line] ?? 0;
@@ -54,41 +47,50 @@ describe("describeLines", () => {
   });
 });
 
-describe("the llamafile.edit argument", () => {
+describe("the edit commands' calls", () => {
   const range = { start: at(5, 0), end: at(10, 0) };
+  const edit = ServerCommands.edit;
+  const run = ServerCommands.runCommand;
 
-  it("is built from a selection", () => {
-    assert.deepEqual(buildEditArgument("file:///a.py", range, "  use a with statement ", false), {
-      uri: "file:///a.py",
-      range,
-      instruction: "use a with statement",
+  it("are built from a selection", () => {
+    assert.deepEqual(buildEditCall("file:///a.py", range, "  use a with statement ", false), {
+      command: "llamafile.edit",
+      argument: { uri: "file:///a.py", range, instruction: "use a with statement" },
     });
-    assert.deepEqual(buildEditArgument("file:///a.py", range, "x", true), { uri: "file:///a.py", range, instruction: "x", preview: true });
+    assert.deepEqual(buildEditCall("file:///a.py", range, "x", true).argument, { uri: "file:///a.py", range, instruction: "x", preview: true });
+    assert.equal(describeCall(buildEditCall("file:///a.py", range, "x", false)), "editing lines 6-10");
   });
 
-  it("is taken from a code action and completed", () => {
-    const fromServer = parseEditArgument([{ uri: "file:///a.py", range }]);
+  it("are taken from a code action and completed", () => {
+    const fromServer = parseEditCall(edit, [{ uri: "file:///a.py", range }]);
     assert.ok(fromServer);
-    assert.equal(hasInstruction(fromServer), false);
-    const completed = completeEditArgument(fromServer, " add hints ", true);
-    assert.deepEqual(completed, { uri: "file:///a.py", range, instruction: "add hints", preview: true });
-    assert.equal(hasInstruction(completed), true);
-    assert.deepEqual(fromServer, { uri: "file:///a.py", range }, "the original argument is left alone");
+    assert.equal(needsInstruction(fromServer), true);
+    const completed = completeEditCall(fromServer, " add hints ", true);
+    assert.deepEqual(completed, { command: edit, argument: { uri: "file:///a.py", range, instruction: "add hints", preview: true } });
+    assert.equal(needsInstruction(completed), false);
+    assert.deepEqual(fromServer.argument, { uri: "file:///a.py", range }, "the original argument is left alone");
   });
 
-  it("keeps what else the server put in it (a slash command's name)", () => {
-    const fromServer = parseEditArgument([{ name: "comment", uri: "file:///a.py", range }]);
+  it("keep what else the server put in them (a slash command's name, a /fix's diagnostics)", () => {
+    const fromServer = parseEditCall(run, [{ name: "fix", uri: "file:///a.py", range, diagnostics: "E1: x" }]);
     assert.ok(fromServer);
-    assert.deepEqual(completeEditArgument(fromServer, undefined, false), { name: "comment", uri: "file:///a.py", range });
-    assert.equal(describeCommand(fromServer), "/comment");
+    assert.equal(needsInstruction(fromServer), false, "a slash command asks for no instruction");
+    assert.deepEqual(completeEditCall(fromServer, undefined, true), {
+      command: run,
+      argument: { name: "fix", uri: "file:///a.py", range, diagnostics: "E1: x", preview: true },
+    });
+    assert.equal(describeCall(fromServer), "/fix on lines 6-10");
+    assert.equal(describeCall({ command: run, argument: { name: "/types", uri: "u", range } }), "/types on lines 6-10");
   });
 
-  it("is not made up from something else", () => {
-    assert.equal(parseEditArgument([]), undefined);
-    assert.equal(parseEditArgument(["file:///a.py"]), undefined);
-    assert.equal(parseEditArgument([{ uri: "file:///a.py" }]), undefined);
-    assert.equal(parseEditArgument([{ uri: "file:///a.py", range: { start: at(1, 0) } }]), undefined);
-    assert.equal(parseEditArgument([{ uri: "file:///a.py", range }, {}]), undefined);
-    assert.equal(parseEditArgument([{ uri: 3, range }]), undefined);
+  it("are not made up from something else", () => {
+    assert.equal(parseEditCall(edit, []), undefined);
+    assert.equal(parseEditCall(edit, ["file:///a.py"]), undefined);
+    assert.equal(parseEditCall(edit, [{ uri: "file:///a.py" }]), undefined);
+    assert.equal(parseEditCall(edit, [{ uri: "file:///a.py", range: { start: at(1, 0) } }]), undefined);
+    assert.equal(parseEditCall(edit, [{ uri: "file:///a.py", range }, {}]), undefined);
+    assert.equal(parseEditCall(edit, [{ uri: 3, range }]), undefined);
+    assert.equal(parseEditCall(run, [{ uri: "file:///a.py", range }]), undefined, "a slash command has a name");
+    assert.equal(parseEditCall("llamafile.listModels", [{ uri: "file:///a.py", range }]), undefined);
   });
 });

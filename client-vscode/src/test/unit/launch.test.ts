@@ -29,9 +29,10 @@ describe("customLaunch", () => {
 });
 
 describe("initializationOptions", () => {
-  it("sends only what is set", () => {
-    assert.deepEqual(initializationOptions(undefined, undefined), {});
-    assert.deepEqual(initializationOptions("/c.json", ""), { configPath: "/c.json" });
-    assert.deepEqual(initializationOptions("/c.json", "SmolLM2"), { configPath: "/c.json", model: "SmolLM2" });
+  it("sends what is set, and that this client shows results and follows llamafile/status", () => {
+    const client = { showsResults: true, status: true };
+    assert.deepEqual(initializationOptions(undefined, undefined), client);
+    assert.deepEqual(initializationOptions("/c.json", ""), { ...client, configPath: "/c.json" });
+    assert.deepEqual(initializationOptions("/c.json", "SmolLM2"), { ...client, configPath: "/c.json", model: "SmolLM2" });
   });
 });

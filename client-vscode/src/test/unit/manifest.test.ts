@@ -3,7 +3,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { Commands, ServerCommands } from "../../common/constants";
+import { Commands } from "../../common/constants";
+import { ServerCommands } from "../../common/contract";
 import { EXTENSION_DIR } from "./helpers";
 
 const manifest = JSON.parse(readFileSync(path.join(EXTENSION_DIR, "package.json"), "utf8"));
@@ -47,8 +48,9 @@ describe("package.json", () => {
   });
 
   it("runs on code-server 4.139's VS Code and pins its dev dependencies", () => {
-    assert.equal(manifest.engines.vscode, "^1.90.0");
-    assert.equal(manifest.devDependencies["@types/vscode"], "1.90.0");
+    // vscode-languageclient 11 needs ^1.91.0; @types/vscode must not be newer than engines.vscode.
+    assert.equal(manifest.engines.vscode, "^1.91.0");
+    assert.equal(manifest.devDependencies["@types/vscode"], "1.91.0");
     for (const [name, version] of Object.entries({ ...manifest.dependencies, ...manifest.devDependencies })) {
       assert.match(String(version), /^\d+\.\d+\.\d+$/, `${name} is not pinned`);
     }
@@ -59,6 +61,13 @@ describe("package.json", () => {
 describe("schemas/config.schema.json", () => {
   it("is what `python -m llamafile_ls.schema` generates now", () => {
     const run = spawnSync(process.execPath, [path.join(EXTENSION_DIR, "scripts", "schema.mjs"), "--check"], { encoding: "utf8" });
+    assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
+  });
+});
+
+describe("src/common/contract.ts", () => {
+  it("is what scripts/contract.mjs generates from schemas/contract.schema.json now", () => {
+    const run = spawnSync(process.execPath, [path.join(EXTENSION_DIR, "scripts", "contract.mjs"), "--check"], { encoding: "utf8" });
     assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
   });
 });

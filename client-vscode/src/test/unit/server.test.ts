@@ -10,6 +10,7 @@ import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { createProtocolConnection, StreamMessageReader, StreamMessageWriter } from "vscode-languageserver-protocol/node";
+import { type CommandResult, type EditArguments, type ModelInfo, Notifications, ServerCommands, type Status } from "../../common/contract";
 import { bundledLaunch, initializationOptions } from "../../common/launch";
 import { candidates, findInterpreter, probeInterpreter } from "../../common/python";
 import { requireBundle } from "./helpers";
@@ -42,23 +43,27 @@ async function session(python: string): Promise<void> {
     Promise.race([params === undefined ? connection.sendRequest<T>(method) : connection.sendRequest<T>(method, params), died]);
   connection.onRequest("client/registerCapability", () => null);
   connection.onNotification("window/logMessage", () => undefined);
+  const shown: string[] = [];
+  connection.onNotification("window/showMessage", (params: { message: string }) => void shown.push(params.message));
+  const statuses: Status[] = [];
+  connection.onNotification(Notifications.status, (status: Status) => void statuses.push(status));
+  connection.onNotification("$/progress", () => undefined);
   connection.listen();
   try {
     const result: { serverInfo?: { name: string }; capabilities: { executeCommandProvider?: { commands: string[] } } } =
       await request("initialize", {
         processId: process.pid,
         rootUri: null,
-        capabilities: { workspace: { workspaceEdit: { documentChanges: true } } },
+        capabilities: { workspace: { workspaceEdit: { documentChanges: true } }, window: { workDoneProgress: true } },
         initializationOptions: initializationOptions(modelsConfig(), "second"),
       });
     assert.equal(result.serverInfo?.name, "llamafile-ls");
     const commands = result.capabilities.executeCommandProvider?.commands ?? [];
-    for (const command of ["llamafile.edit", "llamafile.listModels", "llamafile.selectModel"]) {
-      assert.ok(commands.includes(command), `${command} in ${commands.join(", ")}`);
-    }
+    // The generated contract's command names are the server's.
+    assert.deepEqual([...commands].sort(), Object.values(ServerCommands).sort());
     await connection.sendNotification("initialized", {});
-    const models: { title: string; active: boolean }[] = await request("workspace/executeCommand", {
-      command: "llamafile.listModels",
+    const models: ModelInfo[] = await request("workspace/executeCommand", {
+      command: ServerCommands.listModels,
       arguments: [],
     });
     // initializationOptions.model picked the active one.
@@ -70,16 +75,34 @@ async function session(python: string): Promise<void> {
       ],
     );
     assert.deepEqual(
-      await request("workspace/executeCommand", { command: "llamafile.selectModel", arguments: [{ title: "first" }] }),
+      await request("workspace/executeCommand", { command: ServerCommands.selectModel, arguments: [{ title: "first" }] }),
       { title: "first" },
     );
+    // An edit that fails (nothing listens on port 9): the reason is in the answer only
+    // (showsResults), and the request's llamafile/status notifications end with its outcome.
+    const uri = "untitled:contract.py";
+    await connection.sendNotification("textDocument/didOpen", {
+      textDocument: { uri, languageId: "python", version: 1, text: "def f(x):\n    return x\n" },
+    });
+    const argument: EditArguments = { uri, range: { start: { line: 0, character: 0 }, end: { line: 2, character: 0 } }, instruction: "add types" };
+    const answer: CommandResult = await request("workspace/executeCommand", {
+      command: ServerCommands.edit,
+      arguments: [argument],
+      workDoneToken: "contract-test",
+    });
+    assert.equal(answer.applied, false);
+    assert.match(answer.reason ?? "", /127\.0\.0\.1:9/);
+    assert.deepEqual(shown, [], "the server showed the reason itself");
+    const mine = statuses.filter((status) => status.request === "contract-test");
+    assert.equal(mine[0]?.state, "waiting");
+    assert.deepEqual(mine.at(-1), { request: "contract-test", state: "done", model: "first", outcome: "failed" });
     shuttingDown = true;
     await request("shutdown");
     await connection.sendNotification("exit");
     assert.equal(await exited, 0, stderr);
   } catch (error) {
     child.kill();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\nserver stderr:\n${stderr}`);
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\nserver stderr:\n${stderr}`, { cause: error });
   } finally {
     connection.dispose();
   }
