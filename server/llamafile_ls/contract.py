@@ -129,11 +129,13 @@ class InitializationOptions:
     status: bool = attrs.field(default=False, metadata={"doc": "send llamafile/status notifications"})
 
 
-COMMANDS: dict[str, tuple[type | None, type | None]] = {
-    EDIT: (EditArguments, CommandResult),
-    RUN_COMMAND: (RunCommandArguments, CommandResult),
-    LIST_MODELS: (None, ModelInfo),
-    SELECT_MODEL: (SelectModelArguments, SelectModelResult),
+# Each command: the class of its one argument, and of its result (a list of it when the
+# third item is True).
+COMMANDS: dict[str, tuple[type | None, type, bool]] = {
+    EDIT: (EditArguments, CommandResult, False),
+    RUN_COMMAND: (RunCommandArguments, CommandResult, False),
+    LIST_MODELS: (None, ModelInfo, True),
+    SELECT_MODEL: (SelectModelArguments, SelectModelResult, False),
 }
 
 
@@ -231,13 +233,13 @@ def schema() -> dict[str, Any]:
     for cls in (Position, Range, EditArguments, RunCommandArguments, CommandResult, ModelInfo,
                 SelectModelArguments, SelectModelResult, Status, InitializationOptions):  # fmt: skip
         defs[cls.__name__] = _object_schema(cls)
-    commands = {
-        name: {
+    commands = {}
+    for name, (arguments, result, many) in COMMANDS.items():
+        answer: dict[str, Any] = {"$ref": f"#/$defs/{result.__name__}"}
+        commands[name] = {
             "arguments": {"$ref": f"#/$defs/{arguments.__name__}"} if arguments else None,
-            "result": {"$ref": f"#/$defs/{result.__name__}"} if result else None,
+            "result": {"type": "array", "items": answer} if many else answer,
         }
-        for name, (arguments, result) in COMMANDS.items()
-    }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "llamafile-ls client contract",

@@ -104,7 +104,7 @@ export const ServerCommands = {
   edit: "llamafile.edit",
   /** arguments: RunCommandArguments; result: CommandResult */
   runCommand: "llamafile.runCommand",
-  /** arguments: none; result: ModelInfo */
+  /** arguments: none; result: ModelInfo[] */
   listModels: "llamafile.listModels",
   /** arguments: SelectModelArguments; result: SelectModelResult */
   selectModel: "llamafile.selectModel",
