@@ -34,17 +34,21 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 from lsprotocol import types  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.fakeserver import FakeModelServer, Reply, completion  # noqa: E402
-from tests.lsp_editor import edit_args, execute, start, stop  # noqa: E402
+from support.fakeserver import FakeModelServer, Reply, completion  # noqa: E402
+from support.lsp_editor import edit_args, execute, start, stop  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 import real_parts  # noqa: E402
 from llamafile_ls.config import parse_config  # noqa: E402
 from llamafile_ls.edit import EditRequest, prepare_prompt  # noqa: E402
 from llamafile_ls.providers.llamacpp import LlamaCppProvider, completion_body  # noqa: E402
+from llamafile_ls.providers.openai import OpenAIProvider, request_body  # noqa: E402
 
 SAMPLE = (ROOT / "examples" / "sample.py").read_text()
 Row = dict[str, Any]
+# A new connection per raw request (a loopback connect costs ~0.1 ms): llama-server closes one
+# after a streamed answer without saying so, and a bare httpx client fails on it.
+RAW_LIMITS = httpx.Limits(max_keepalive_connections=0)
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -59,7 +63,7 @@ class LlamaServer:
         self.slots = slots
         self.url = f"http://127.0.0.1:{self.port}"
         binary, model = real_parts.ensure_server(), real_parts.ensure_model()
-        self.log = open(os.devnull, "wb")  # noqa: SIM115
+        self.log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
              "-c", str(4096 * slots), "-np", str(slots), "-t", "2", "--slots"],
@@ -111,7 +115,7 @@ async def overhead_ratio(work: Path, server: LlamaServer, runs: int) -> Row:
     body = completion_body(model, prepared.prompt)
     client, editor = await start(config_path)
     lsp_times, raw_times = [], []
-    async with httpx.AsyncClient(timeout=300) as raw:
+    async with httpx.AsyncClient(timeout=300, limits=RAW_LIMITS) as raw:
 
         async def raw_call() -> None:
             async with raw.stream("POST", f"{server.url}/completion", json=body) as response:
@@ -223,7 +227,7 @@ async def start_and_footprint(work: Path, runs: int, edits: int) -> Row:
 
 
 async def cancellation(work: Path, server: LlamaServer, runs: int) -> Row:
-    from tests.fakeserver import sse
+    from support.fakeserver import sse
 
     to_closed, to_idle = [], []
     fake = FakeModelServer().start()
@@ -344,6 +348,118 @@ async def context_budget(server: LlamaServer, runs: int) -> Row:
             "prompt_tokens": prepared.fitted.tokens, "lines_kept": prepared.fitted.prefix_lines + prepared.fitted.suffix_lines}  # fmt: skip
 
 
+# --- 8. overhead over the OpenAI API (/v1/chat/completions) ------------------------------------
+
+
+def openai_entry(title: str, api_base: str, **extra: Any) -> dict[str, Any]:
+    return {"title": title, "provider": "openai", "model": "SmolLM2-135M-Instruct", "apiBase": api_base,
+            "contextLength": 4096, "completionOptions": {"temperature": 0, "maxTokens": 200}, **extra}  # fmt: skip
+
+
+async def interleaved(
+    first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]], runs: int
+) -> tuple[list[float], list[float]]:
+    """Seconds of ``runs`` pairs, the order swapped every other pair; a first pair (warm-up:
+    llama.cpp's prompt cache, connections, lazy imports) is dropped."""
+    times: tuple[list[float], list[float]] = ([], [])
+    for run in range(runs + 1):
+        calls = [(0, first), (1, second)]
+        for index, call in calls if run % 2 else calls[::-1]:
+            seconds, _ = await timed(call)
+            if run:
+                times[index].append(seconds)
+    return times
+
+
+async def overhead_v1(work: Path, server: LlamaServer, runs: int) -> Row:
+    """The same edit over LSP with ``"provider": "openai"`` against the identical
+    /v1/chat/completions request (same messages, same options) sent raw with httpx."""
+    config_path = work / "overhead-v1.json"
+    config_path.write_text(json.dumps({"models": [openai_entry("bench v1", f"{server.url}/v1")]}))
+    model = parse_config(config_path.read_text()).models[0]
+    request = EditRequest(text=SAMPLE, start_line=5, end_line=10, instruction="use a with statement", language="python")
+    provider = OpenAIProvider(model)
+    prepared = await prepare_prompt(request, model, provider)
+    await provider.aclose()
+    assert prepared.prompt.chat
+    body = request_body(provider.model_name, model.completion_options, prepared.prompt)
+    client, editor = await start(config_path)
+    count = 0
+    async with httpx.AsyncClient(timeout=300, limits=RAW_LIMITS) as raw:
+
+        async def raw_call() -> None:
+            async with raw.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
+                assert response.status_code == 200
+                async for _ in response.aiter_lines():
+                    pass
+
+        async def lsp_call() -> None:
+            nonlocal count
+            count += 1
+            uri = editor.open(work / f"overhead-v1-{count}.py", SAMPLE)
+            result = await execute(client, "llamafile.edit", edit_args(uri, 5, 9, "use a with statement"))
+            assert result.get("applied") or "unchanged" in result.get("reason", ""), result
+
+        try:
+            lsp_times, raw_times = await interleaved(lsp_call, raw_call, runs)
+        finally:
+            await stop(client)
+    ratios = [a / b for a, b in zip(lsp_times, raw_times, strict=True)]
+    return {"lsp_s": summary(lsp_times), "raw_s": summary(raw_times), "ratio": summary(ratios)}
+
+
+# --- 9. through a team gateway (LiteLLM) --------------------------------------------------------
+
+
+async def gateway_overhead(work: Path, server: LlamaServer, runs: int) -> Row:
+    """The same LSP edit through a LiteLLM proxy (scripts/litellm_gateway.py, in front of the
+    same llama-server) against straight to the llama-server's /v1: one language server, two
+    models, interleaved."""
+    import litellm_gateway
+
+    try:
+        litellm_gateway.ensure_venv()
+    except Exception as error:  # no network for pip, no disk: the rest of the suite still runs
+        return {"skipped": f"the LiteLLM venv cannot be built: {type(error).__name__}: {error}"}
+    key = "sk-bench-virtual-key"
+    (work / "gateway").mkdir()
+    with litellm_gateway.gateway(upstreams=[server.url], workdir=work / "gateway", keys=[key]) as gateway:
+        started = time.perf_counter()
+        async with httpx.AsyncClient(timeout=120, headers=gateway.headers) as warm:
+            for _ in range(8):  # a fresh proxy loads much of itself on its first requests
+                seconds, answer = await timed(lambda: warm.post(f"{gateway.url}/v1/chat/completions", json={
+                    "model": gateway.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}))  # fmt: skip
+                assert answer.status_code == 200, answer.text
+                if seconds < 0.3:
+                    break
+        warm_up_s = time.perf_counter() - started
+        direct = openai_entry("direct", f"{server.url}/v1")
+        through = openai_entry("gateway", f"{gateway.url}/v1", apiKey=key, model=gateway.model)
+        config_path = work / "gateway.json"
+        config_path.write_text(json.dumps({"models": [direct, through]}))
+        client, editor = await start(config_path)
+        count = 0
+
+        def edit_with(title: str) -> Callable[[], Awaitable[None]]:
+            async def call() -> None:
+                nonlocal count
+                count += 1
+                uri = editor.open(work / f"gateway-{count}.py", SAMPLE)
+                args = edit_args(uri, 5, 9, "use a with statement", model=title)
+                result = await execute(client, "llamafile.edit", args)
+                assert result.get("applied") or "unchanged" in result.get("reason", ""), result
+
+            return call
+
+        try:
+            direct_times, gateway_times = await interleaved(edit_with("direct"), edit_with("gateway"), runs)
+        finally:
+            await stop(client)
+    ratios = [g / d for g, d in zip(gateway_times, direct_times, strict=True)]
+    return {"direct_s": summary(direct_times), "gateway_s": summary(gateway_times), "ratio": summary(ratios),
+            "warm_up_s": warm_up_s, "litellm": litellm_gateway.LITELLM_VERSION}  # fmt: skip
+
+
 # --- 7. soak: bench/soak.py ----------------------------------------------------------------------
 
 
@@ -378,6 +494,23 @@ def table(results: Row) -> str:
         ("prompt for 20,000 lines, ctx 8192, with /tokenize (ms)", f"{b['with_tokenize_ms']['p50']:.1f}", f"{b['with_tokenize_ms']['min']:.1f}–{b['with_tokenize_ms']['max']:.1f}", ""),
         ("  same with the estimate only (ms)", f"{b['estimate_only_ms']['p50']:.1f}", f"{b['estimate_only_ms']['min']:.1f}–{b['estimate_only_ms']['max']:.1f}", ""),
     ]  # fmt: skip
+    if "overhead_v1" in results:  # 8. the OpenAI API
+        v = results["overhead_v1"]
+        rows += [
+            ("LSP edit / raw /v1/chat/completions on SmolLM2 (ratio)", f"{v['ratio']['p50']:.3f}", f"{v['ratio']['min']:.3f}–{v['ratio']['max']:.3f}", "≤ 1.01"),
+            ("  LSP edit end to end, provider openai (s)", f"{v['lsp_s']['p50']:.3f}", f"{v['lsp_s']['min']:.3f}–{v['lsp_s']['max']:.3f}", ""),
+            ("  raw /v1/chat/completions (s)", f"{v['raw_s']['p50']:.3f}", f"{v['raw_s']['min']:.3f}–{v['raw_s']['max']:.3f}", ""),
+        ]  # fmt: skip
+    if "gateway" in results:  # 9. through LiteLLM
+        g = results["gateway"]
+        if "skipped" in g:
+            rows.append(("LSP edit through LiteLLM / direct to /v1 (ratio)", "skipped", g["skipped"][:80], ""))
+        else:
+            rows += [
+                (f"LSP edit through LiteLLM {g['litellm']} / direct to /v1 (ratio)", f"{g['ratio']['p50']:.3f}", f"{g['ratio']['min']:.3f}–{g['ratio']['max']:.3f}", ""),
+                ("  through the gateway (s)", f"{g['gateway_s']['p50']:.3f}", f"{g['gateway_s']['min']:.3f}–{g['gateway_s']['max']:.3f}", ""),
+                ("  direct to llama-server's /v1 (s)", f"{g['direct_s']['p50']:.3f}", f"{g['direct_s']['min']:.3f}–{g['direct_s']['max']:.3f}", ""),
+            ]  # fmt: skip
     if "soak" in results:  # 7. the soak
         from bench.soak import table_rows
 
@@ -411,13 +544,17 @@ async def main_async(args: argparse.Namespace) -> Row:
                 ("cancel", lambda: cancellation(work, server, runs)),
                 ("concurrency", lambda: concurrency(work, server, runs)),
                 ("budget", lambda: context_budget(server, runs)),
+                ("overhead_v1", lambda: overhead_v1(work, server, runs)),
+                ("gateway", lambda: gateway_overhead(work, server, runs)),
                 ("soak", lambda: soak_section(work, server, 60 if args.quick else 1000)),
             ]
             for name, step in steps:
                 if args.only and name not in args.only:
                     continue
                 print(f"bench: {name}…", file=sys.stderr, flush=True)
+                section_started = time.perf_counter()
                 results[name] = await step()
+                print(f"bench: {name} took {time.perf_counter() - section_started:.1f} s", file=sys.stderr, flush=True)
         finally:
             server.stop()
     return results

@@ -43,8 +43,8 @@ import httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
 from pygls.exceptions import JsonRpcRequestCancelled  # noqa: E402
 from pytest_lsp import LanguageClient  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
-from tests.lsp_editor import Editor, edit_args, execute, start, stop  # noqa: E402
+from support.lsp_editor import Editor, edit_args, execute, start, stop  # noqa: E402
+from support.ports import free_port  # noqa: E402
 
 import real_parts  # noqa: E402
 from bench.run import LlamaServer, Row, rss_mb  # noqa: E402

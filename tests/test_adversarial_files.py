@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.fakeserver import FakeModelServer, Reply, Request, completion
 
 from llamafile_ls import cli_edit
 from llamafile_ls.cli import main
 from tests.conftest import model_entry
-from tests.fakeserver import FakeModelServer, Reply, Request, completion
 
 ANSWER = "NEW ONE\nNEW TWO"  # what the fake model answers: two lines, no indentation
 # A template of ours, so that the prompt neither opens a code block nor depends on a family.

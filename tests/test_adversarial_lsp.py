@@ -26,9 +26,8 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-from tests.fakeserver import FakeModelServer, Reply, Request, completion, sse
-from tests.lsp_editor import SERVER, Editor, capabilities, edit_args, execute, offset_of, start, stop, wait_for
+from support.fakeserver import FakeModelServer, Reply, Request, completion, sse
+from support.lsp_editor import SERVER, Editor, capabilities, edit_args, execute, offset_of, start, stop, wait_for
 
 TEMPLATE = "<code>{{{code_to_edit}}}</code><ask>{{{user_input}}}</ask>"
 SOURCE = "".join(f"line_{i} = {i}\n" for i in range(10))

@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from support.hostile import END, Action, HostileServer, Seen, answer, body_reply, chunk, event, head
+from support.lsp_editor import edit_args, execute, start, stop, wait_for
+from support.ports import free_port
 
 from llamafile_ls.redaction import MASK, Redactor, public_url, url_secrets
-from tests.conftest import free_port
-from tests.hostile import END, Action, HostileServer, Seen, answer, body_reply, chunk, event, head
-from tests.lsp_editor import edit_args, execute, start, stop, wait_for
 
 SECRET = "sk-live/9Qx+2bZ4=w8Km7Lp3Rt"  # '/', '+' and '=': escaped differently by JSON and URLs
 SOURCE = "a = 1\nb = 2\nc = 3\n"

@@ -20,9 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from support.hostile import CLOSE, END, Action, HostileServer, answer, body_reply, chunk, event, head
+from support.ports import free_port
 
-from tests.conftest import RealServer, free_port
-from tests.hostile import CLOSE, END, Action, HostileServer, answer, body_reply, chunk, event, head
+from tests.conftest import RealServer
 
 SECRET = "sk-hostile-7f3a9c2e5b1d4086"
 SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n\n\nprint(main())\n"

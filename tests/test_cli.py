@@ -11,8 +11,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import free_port, model_entry
-from tests.fakeserver import FakeModelServer, Reply, completion, sse
+from support.fakeserver import FakeModelServer, Reply, completion, sse
+from support.ports import free_port
+
+from tests.conftest import model_entry
 
 SOURCE = "import json\n\n\ndef load(path):\n    f = open(path)\n    data = json.load(f)\n    f.close()\n    return data\n\n\nprint(load('x'))\n"
 NEW_BODY = "    with open(path) as f:\n        data = json.load(f)\n    return data\n"

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
+from support.fakeserver import FakeModelServer, Reply, Request, completion
+from support.lsp_editor import capabilities, edit_args, execute, start, stop, wait_for
 
 from llamafile_ls.document import DocumentsProtocol, LspDocument, LspPositionCodec, LspWorkspace
 from llamafile_ls.textedit import split_lines
-from tests.fakeserver import FakeModelServer, Reply, Request, completion
-from tests.lsp_editor import capabilities, edit_args, execute, start, stop, wait_for
 
 UTF8, UTF16, UTF32 = types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16, types.PositionEncodingKind.Utf32
 # What str.splitlines breaks lines at and LSP does not.

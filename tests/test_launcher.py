@@ -19,15 +19,16 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from support.fakeserver import FakeModelServer
+from support.lsp_editor import edit_args, execute, start, stop, wait_for
+from support.ports import free_port
 
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LaunchFailed
 from llamafile_ls.launcher import Launcher, log_path_for, split_command
 from llamafile_ls.providers.base import Prompt
 from llamafile_ls.providers.llamacpp import LlamaCppProvider
-from tests.conftest import free_port, real_parts
-from tests.fakeserver import FakeModelServer
-from tests.lsp_editor import edit_args, execute, start, stop, wait_for
+from tests.conftest import real_parts
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "sample.py").read_text()
 

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-
-from tests.conftest import free_port
-from tests.fakeserver import FakeModelServer, Reply, Request, completion, sse
-from tests.lsp_editor import capabilities, edit_args, execute, start, stop, wait_for
+from support.fakeserver import FakeModelServer, Reply, Request, completion, sse
+from support.lsp_editor import capabilities, edit_args, execute, start, stop, wait_for
+from support.ports import free_port
 
 TEMPLATE = "<code>{{{code_to_edit}}}</code><ask>{{{user_input}}}</ask>"
 SOURCE = "".join(f"line_{i} = {i}\n" for i in range(10))

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
-
-from tests.fakeserver import FakeModelServer, Reply, Request, completion
-from tests.lsp_editor import capabilities, execute, start, stop
+from support.fakeserver import FakeModelServer, Reply, Request, completion
+from support.lsp_editor import capabilities, execute, start, stop
 
 SOURCE = "import math\n\n\ndef area(r):\n    return math.pi * r * r\n\n\nprint(area(2))\n"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.fakeserver import FakeModelServer
 
 from tests.conftest import RealServer
-from tests.fakeserver import FakeModelServer
 from tests.test_lsp import SOURCE, TEMPLATE, shouting, slow_stream
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
+from support.ports import free_port
 
 from llamafile_ls.config import CompletionOptions, ModelConfig, RequestOptions
 from llamafile_ls.errors import (
@@ -22,7 +23,6 @@ from llamafile_ls.errors import (
 from llamafile_ls.providers.base import Prompt
 from llamafile_ls.providers.llamacpp import LlamaCppProvider as LlamafileProvider
 from llamafile_ls.providers.llamacpp import completion_body
-from tests.conftest import free_port
 
 MODEL = ModelConfig(title="m", model="mistral-7b", api_base="http://llamafile.test:8080")
 
@@ -184,7 +184,7 @@ async def test_a_lone_surrogate_in_the_document_is_sent_as_an_escape_not_a_crash
 async def test_one_connection_serves_edit_after_edit() -> None:
     """The end of each answer is read, so the connection goes back to the pool: against a
     remote HTTPS server, no TLS handshake per edit."""
-    from tests.hostile import HostileServer, answer
+    from support.hostile import HostileServer, answer
 
     server = HostileServer().start()
     try:
@@ -204,7 +204,7 @@ async def test_a_cancel_always_stops_a_fast_stream() -> None:
     """A model that streams as fast as it can: each cancel must end the read and close the
     connection, never be swallowed by a read that completed at the same moment (it was,
     with asyncio.wait_for before 3.12, and the Cancel button in VS Code did nothing)."""
-    from tests.hostile import HostileServer, event, head
+    from support.hostile import HostileServer, event, head
 
     def flood(_seen: object) -> Iterator[object]:
         yield head()

@@ -26,10 +26,13 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+from support.fakeserver import FakeModelServer, Reply, sse
+from support.hostile import CLOSE, END, Action, HostileServer, Seen, body_reply, chunk, event, head
+from support.lsp_editor import edit_args, execute, start, stop, wait_for
 
-from tests.fakeserver import FakeModelServer, Reply, sse
-from tests.hostile import END, Action, HostileServer, Seen, body_reply, chunk, event, head
-from tests.lsp_editor import edit_args, execute, start, stop, wait_for
+from llamafile_ls.config import parse_config
+from llamafile_ls.providers import registry
+from llamafile_ls.providers.base import Message, Prompt
 
 SECRET = "sk-providers-9d4e2a7c1b5f3086"
 SOURCE = "import os\n\n\ndef main():\n    return os.getcwd()\n\n\nprint(main())\n"
@@ -606,7 +609,7 @@ def test_ollama_error_line_mid_stream_is_shown(tmp_path: Path, hostile: HostileS
 
 
 def test_ollama_not_running_says_how_to_start_it(tmp_path: Path) -> None:
-    from tests.conftest import free_port
+    from support.ports import free_port
 
     port = free_port()
     result, target = run_edit(tmp_path, model("ollama", f"http://127.0.0.1:{port}"))
@@ -912,3 +915,73 @@ async def test_lsp_cancel_closes_the_chat_completions_connection(tmp_path: Path)
             await stop(client)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("provider", ["llama.cpp", "openai", "ollama"])
+async def test_an_idle_kept_alive_connection_is_dropped_before_the_server_drops_it(
+    hostile: HostileServer, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """llama-server and uvicorn close a connection idle for 5 s; a generation is never sent
+    twice, so reusing a connection the server is closing would fail the edit. We drop idle
+    connections first (here after 0.2 s instead of 4 s, to keep the test quick)."""
+    from llamafile_ls.providers import http
+
+    monkeypatch.setattr(http, "_KEEPALIVE_S", 0.2)
+    replies = {"llama.cpp": ("/completion", lambda: [head(), event({"content": "ok", "stop": False}), event({"content": "", "stop": True, "stop_type": "eos"}), END]),
+               "openai": ("/v1/chat/completions", lambda: llamacpp_chat(("ok",))),
+               "ollama": ("/api/chat", lambda: ollama_chat(("ok",)))}  # fmt: skip
+    path, reply = replies[provider]
+    # The server has closed its side of an idle connection: a request on it gets no answer.
+    hostile.play(path, lambda _seen: [CLOSE] if len(requests_to(hostile, path)) > hostile.connections else reply())
+    api_base = hostile.url + ("/v1" if provider == "openai" else "")
+    entry = {"title": "m", "provider": provider, "model": "m", "apiBase": api_base}
+    client = registry.create(parse_config(json.dumps({"models": [entry]})).models[0])
+    prompt = (
+        Prompt(text="say ok", messages=(Message("user", "say ok"),)) if client.wants_chat else Prompt(text="say ok")
+    )
+    try:
+        for _ in range(2):
+            assert "".join([chunk.content async for chunk in client.stream(prompt)]) == "ok"
+            await asyncio.sleep(0.5)  # idle past our keep-alive
+    finally:
+        await client.aclose()
+    assert len(requests_to(hostile, path)) == 2 and hostile.connections == 2
+
+
+@pytest.mark.parametrize("provider", ["llama.cpp", "openai", "ollama"])
+async def test_a_kept_alive_connection_closed_under_the_request_is_retried_once_on_a_new_one(
+    hostile: HostileServer, provider: str
+) -> None:
+    """The server closes the kept-alive connection as the next request goes out on it (no byte
+    of an answer): that request goes once more on a new connection; the edit does not fail."""
+    replies = {"llama.cpp": ("/completion", lambda: [head(), event({"content": "ok", "stop": False}), event({"content": "", "stop": True, "stop_type": "eos"}), END]),
+               "openai": ("/v1/chat/completions", lambda: llamacpp_chat(("ok",))),
+               "ollama": ("/api/chat", lambda: ollama_chat(("ok",)))}  # fmt: skip
+    path, reply = replies[provider]
+    hostile.play(path, lambda _seen: [CLOSE] if len(requests_to(hostile, path)) == 2 else reply())
+    api_base = hostile.url + ("/v1" if provider == "openai" else "")
+    entry = {"title": "m", "provider": provider, "model": "m", "apiBase": api_base}
+    client = registry.create(parse_config(json.dumps({"models": [entry]})).models[0])
+    prompt = (
+        Prompt(text="say ok", messages=(Message("user", "say ok"),)) if client.wants_chat else Prompt(text="say ok")
+    )
+    try:
+        for _ in range(2):
+            assert "".join([chunk.content async for chunk in client.stream(prompt)]) == "ok"
+    finally:
+        await client.aclose()
+    assert len(requests_to(hostile, path)) == 3 and hostile.connections == 2
+
+
+async def test_a_new_connection_closed_without_an_answer_is_not_sent_again(hostile: HostileServer) -> None:
+    """On a connection opened for it, a close without an answer is the server's doing (a crash,
+    a restart): the generation is not sent twice."""
+    hostile.play("/completion", [CLOSE])
+    entry = {"title": "m", "provider": "llama.cpp", "model": "m", "apiBase": hostile.url}
+    client = registry.create(parse_config(json.dumps({"models": [entry]})).models[0])
+    try:
+        with pytest.raises(Exception, match="closed the connection without answering"):
+            [chunk async for chunk in client.stream(Prompt(text="say ok"))]
+    finally:
+        await client.aclose()
+    assert len(requests_to(hostile, "/completion")) == 1

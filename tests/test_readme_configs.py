@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.hostile import END, Action, HostileServer, answer, chunk, head
 
 from llamafile_ls import jsonc
 from llamafile_ls.config import parse_config
-from tests.hostile import END, Action, HostileServer, answer, chunk, head
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 _BLOCK = re.compile(r"<!-- server-config: (\S+) -->\n```jsonc\n(.*?)```", re.DOTALL)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
+from support.lsp_editor import capabilities, execute, start, stop
 
 from llamafile_ls import actions
 from tests.conftest import RealServer
-from tests.lsp_editor import capabilities, execute, start, stop
 
 pytestmark = pytest.mark.real
 

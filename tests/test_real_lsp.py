@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+from support.lsp_editor import edit_args, execute, start, stop, wait_for
 
 from tests.conftest import RealServer
-from tests.lsp_editor import edit_args, execute, start, stop, wait_for
 
 pytestmark = pytest.mark.real
 

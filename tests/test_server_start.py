@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import free_port
+from support.ports import free_port
 
 
 def test_building_the_server_does_not_load_the_http_stack() -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
-from tests.fakeserver import FakeModelServer
-from tests.lsp_editor import edit_args, execute, start, stop, wait_for
+from support.fakeserver import FakeModelServer
+from support.lsp_editor import edit_args, execute, start, stop, wait_for
+from support.ports import free_port
+
 from tests.test_lsp import SOURCE, shouting, write_config
 
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.fakeserver import FakeModelServer, completion
+from support.ports import free_port
 
 from llamafile_ls.config import ModelConfig, RequestOptions
 from llamafile_ls.errors import ServerUnreachable
 from llamafile_ls.providers.base import Prompt
 from llamafile_ls.providers.llamacpp import LlamaCppProvider as LlamafileProvider
-from tests.conftest import free_port
-from tests.fakeserver import FakeModelServer, completion
 
 
 async def answer(model: ModelConfig) -> str:

@@ -1,6 +1,6 @@
 """A model server that misbehaves at the byte level, for the adversarial suite.
 
-Where tests/fakeserver.py plays well-formed replies, this one plays a script of raw actions
+Where support/fakeserver.py plays well-formed replies, this one plays a script of raw actions
 per request: bytes to write, pauses, a close at any moment, an endless flood. It runs in its
 own thread, so the CLI in a subprocess (and the language server) can talk to it.
 """
