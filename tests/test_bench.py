@@ -24,6 +24,19 @@ def test_the_benchmark_suite_runs_and_reports_every_section(tmp_path: Path, real
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(out.read_text())
-    assert {"overhead", "added_latency", "start", "cancel", "concurrency", "budget", "soak"} <= numbers.keys()
+    assert {
+        "overhead",
+        "added_latency",
+        "start",
+        "cancel",
+        "concurrency",
+        "budget",
+        "overhead_v1",
+        "gateway",
+        "soak",
+    } <= numbers.keys()
     assert numbers["overhead"]["ratio"]["n"] == 2
+    assert numbers["overhead_v1"]["ratio"]["n"] == 2
+    assert numbers["gateway"]["ratio"]["n"] == 2, numbers["gateway"]
     assert "| LSP edit / raw /completion on SmolLM2 (ratio) |" in result.stdout
+    assert "| LSP edit / raw /v1/chat/completions on SmolLM2 (ratio) |" in result.stdout

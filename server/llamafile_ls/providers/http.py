@@ -45,6 +45,7 @@ _DRAIN_SECONDS = 0.25
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 _ERROR_BODY_LIMIT = 4096
 _ERROR_BODY_SECONDS = 5.0
+_KEEPALIVE_S = 4.0
 # Error kinds that mean "your key is wrong", whatever the status: the OpenAI API's, and a
 # LiteLLM gateway's (without its database it answers a key it does not know with 400).
 _AUTH_KINDS = frozenset({"invalid_api_key", "authentication_error", "auth_error", "no_db_connection"})
@@ -229,11 +230,16 @@ class HttpProvider:
         """Send; with ``retry``, once more on a fresh connection if a kept-alive one turns out
         dead (the server restarted), for requests that are safe to repeat. A server that
         cannot be reached at all becomes :class:`ServerUnreachable` here, for every call."""
+        connection = _ConnectionTrace()
+        request.extensions["trace"] = connection
         try:
             try:
                 return await self._client.send(request, stream=stream)
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
-                if not retry:
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
+                # A kept-alive connection the server closed as we reused it answered nothing
+                # (llama-server closes one after a streamed /v1 answer, every server at the end
+                # of its idle timeout): then even a generation goes once more, on a new one.
+                if not (retry or (connection.reused and _unanswered(error))):
                     raise
                 return await self._client.send(request, stream=stream)
         except (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError) as error:
@@ -396,6 +402,29 @@ def _tls_failure(error: BaseException) -> str | None:
     return None
 
 
+class _ConnectionTrace:
+    """Whether a request went out on a kept-alive connection (from httpcore's trace events)."""
+
+    def __init__(self) -> None:
+        self.opened = False
+        self.sent = False
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.startswith("connection.connect_tcp."):
+            self.opened = True
+        elif event.endswith(".send_request_headers.started"):
+            self.sent = True
+
+    @property
+    def reused(self) -> bool:
+        return self.sent and not self.opened
+
+
+def _unanswered(error: Exception) -> bool:
+    """No byte of an answer came: not a garbled answer, a connection that was gone."""
+    return not isinstance(error, httpx.RemoteProtocolError) or "without sending" in str(error)
+
+
 def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     options = model.request_options
     headers = dict(options.headers)
@@ -415,6 +444,9 @@ def _make_client(model: ModelConfig, transport: httpx.AsyncBaseTransport | None)
         # A proxy from the environment must not capture a llamafile on this machine.
         trust_env=host not in _LOOPBACK,
         timeout=httpx.Timeout(options.timeout, connect=min(options.timeout, 10.0)),
+        # Shorter than the idle timeout of llama-server and uvicorn (5 s): we drop a kept-alive
+        # connection before the server does rather than race it.
+        limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_S),
         transport=transport,
     )
 
