@@ -20,7 +20,7 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import attrs
@@ -90,6 +90,9 @@ class ModelConfig:
     # OpenAI-compatible servers: send a raw prompt in the model's format to /completions
     # instead of chat messages to /chat/completions (Continue's useLegacyCompletionsEndpoint).
     use_legacy_completions_endpoint: bool = False
+    # What the model is for (Continue's roles: "edit", "autocomplete", "chat", …); an empty
+    # tuple means no role was given, and then the model serves every role it is picked for.
+    roles: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -136,6 +139,10 @@ class LocalSetting:
     column: int | None = None
 
 
+Role = Literal["chat", "edit", "apply", "autocomplete", "embed", "rerank", "summarize"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+
 @attrs.frozen
 class Config:
     models: tuple[ModelConfig, ...]
@@ -144,6 +151,14 @@ class Config:
     slash_commands: tuple[SlashCommand, ...] | None = None  # None: every built-in is offered
     custom_commands: tuple[CustomCommand, ...] = ()
     local: tuple[LocalSetting, ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def model_for(self, role: Role) -> ModelConfig | None:
+        """The model for ``role``: the first that names it among its roles; for "edit" and
+        "chat", else the first model; for "autocomplete", else none (it is never guessed)."""
+        for model in self.models:
+            if role in model.roles:
+                return model
+        return None if role == "autocomplete" else self.models[0]
 
     def model(self, title: str | None = None) -> ModelConfig:
         """The model with this title; the first one when no title is given."""
@@ -306,7 +321,7 @@ _CONTINUE_TOP_LEVEL = frozenset(
 )  # fmt: skip
 _CONTINUE_MODEL = frozenset(
     {
-        "capabilities", "roles", "cacheBehavior", "region",
+        "capabilities", "cacheBehavior", "region",
         "profile", "engine", "apiVersion", "apiType", "deployment", "projectId", "env",
         "isFromAutoDetect", "contextProviders", "defaultCompletionOptions", "chatOptions",
         "promptTemplates.apply", "embedOptions", "name",
@@ -629,6 +644,10 @@ def _check_model(reader: _Reader, model: ModelConfig, path: list[str | int]) -> 
         raise reader.fail(
             [*path, "llama_cpp_args", "stop"], f"expected a string or a list of strings, got {_describe(stop)}"
         )
+    unknown = [role for role in model.roles if role not in ROLES]
+    if unknown:
+        reader.warn([*path, "roles"], f"unknown role {unknown[0]!r} is ignored; the roles are {', '.join(ROLES)}")
+        model = attrs.evolve(model, roles=tuple(role for role in model.roles if role in ROLES))
     return model
 
 

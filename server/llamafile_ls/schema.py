@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from llamafile_ls import actions, prompts
-from llamafile_ls.config import CompletionOptions, CustomCommand, ModelConfig, RequestOptions
+from llamafile_ls.config import ROLES, CompletionOptions, CustomCommand, ModelConfig, RequestOptions
 from llamafile_ls.providers import registry as providers
 
 DESCRIPTIONS: dict[str, str] = {
@@ -65,6 +65,7 @@ DESCRIPTIONS: dict[str, str] = {
     "ca_bundle_path": "A certificate authority bundle for the server's TLS certificate.",
     "proxy": "An HTTP proxy URL for requests to the model server.",
     "headers": "Extra HTTP headers.",
+    "roles": 'What the model is for: "edit", "autocomplete", "chat", "apply", "embed", "rerank", "summarize".',
 }
 
 _CAMEL = re.compile(r"_([a-z])")
@@ -105,6 +106,8 @@ def _object_schema(cls: type) -> dict[str, Any]:
             schema["default"] = list(default) if isinstance(default, tuple) else default
         if field.name == "template":
             schema["enum"] = [*sorted(prompts.TEMPLATE_NAMES), None]
+        if field.name == "roles":
+            schema["items"] = {"enum": list(ROLES)}
         if field.name == "provider":
             schema["examples"] = sorted(providers.NAMES)
         properties[field.name] = schema
