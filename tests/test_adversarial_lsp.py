@@ -17,6 +17,8 @@ import json
 import os
 import random
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -870,3 +872,39 @@ async def test_hostile_model_answers_change_nothing(
         if reply.delay:
             await wait_for(lambda: bool(fake.disconnects), timeout=5)
         await wait_for(lambda: any(words in m.message for m in client.messages))
+
+
+def test_a_request_before_initialize_is_refused_then_initialize_works(tmp_path: Path) -> None:
+    """LSP: before initialize, a request is answered ServerNotInitialized (-32002) and nothing
+    runs; then initialize works as usual."""
+
+    def frame(message: dict[str, Any]) -> bytes:
+        body = json.dumps(message).encode()
+        return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    messages = [
+        {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": (tmp_path / "a.py").as_uri(), "languageId": "python", "version": 1, "text": SOURCE}}},
+        {"jsonrpc": "2.0", "id": 1, "method": "workspace/executeCommand", "params": {"command": LIST, "arguments": []}},
+        {"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        {"jsonrpc": "2.0", "id": 3, "method": "workspace/executeCommand", "params": {"command": LIST, "arguments": []}},
+        {"jsonrpc": "2.0", "id": 4, "method": "shutdown"},
+        {"jsonrpc": "2.0", "method": "exit"},
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "llamafile_ls"],
+        input=b"".join(map(frame, messages)),
+        capture_output=True,
+        timeout=30,
+        env=env,
+    )
+    answers = {}
+    for part in done.stdout.split(b"Content-Length: ")[1:]:
+        message = json.loads(part.split(b"\r\n\r\n", 1)[1])
+        if "id" in message and "method" not in message:
+            answers[message["id"]] = message
+    assert answers[1]["error"]["code"] == types.ErrorCodes.ServerNotInitialized, answers
+    assert "capabilities" in answers[2]["result"]
+    assert [model["title"] for model in answers[3]["result"]] == ["llamafile"]
+    assert done.returncode == 0 and b"Traceback" not in done.stderr

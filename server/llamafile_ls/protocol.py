@@ -95,6 +95,15 @@ class LlamafileProtocol(DocumentsProtocol):  # documents split and addressed as 
         if isinstance(message, _Answered):
             return
         method = getattr(message, "method", None)
+        if method == types.INITIALIZE:
+            self._initialize_seen = True
+        elif not getattr(self, "_initialize_seen", False) and method not in (None, types.EXIT):
+            # The spec: before initialize a request is answered ServerNotInitialized, and a
+            # notification dropped (a command would run on a config never read).
+            if hasattr(message, "id"):
+                error = types.ResponseError(code=types.ErrorCodes.ServerNotInitialized, message="send initialize first")
+                self._send_response(message.id, error=error)
+            return
         if self._shutdown and method is not None and method != types.EXIT and hasattr(message, "id"):
             # The spec: after shutdown a request is answered InvalidRequest, not left hanging.
             error = types.ResponseError(code=types.ErrorCodes.InvalidRequest, message="the server is shutting down")
