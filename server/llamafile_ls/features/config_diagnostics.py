@@ -9,7 +9,8 @@ from urllib.parse import unquote
 
 from lsprotocol import types
 
-from llamafile_ls.config import Config, parse_config
+from llamafile_ls.config import Config
+from llamafile_ls.config_file import parse_config_text
 from llamafile_ls.config_store import ConfigState
 from llamafile_ls.errors import ConfigError
 from llamafile_ls.session import Event
@@ -55,7 +56,7 @@ class ConfigDiagnostics:
         if document is None:
             return
         try:
-            diagnostics = _warnings(parse_config(document.source, str(server.configs.path)))
+            diagnostics = _warnings(parse_config_text(document.source, document.path or str(server.configs.path)))
         except ConfigError as error:
             diagnostics = [_error(error)]
         server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
