@@ -217,7 +217,7 @@ class _Builder:
         """``<<: *defaults``: the keys of the mapping(s) that this mapping does not write."""
         parent = top.node
         assert isinstance(parent.items, dict)
-        sources = node.items if isinstance(node.items, list) else [node]
+        sources = node.items if node.kind == "seq" and isinstance(node.items, list) else [node]
         for source in sources:
             if not isinstance(source.items, dict) or source.kind != "map":
                 raise _fail("a merge (<<:) takes a mapping or a list of mappings, e.g. <<: *defaults", mark)
