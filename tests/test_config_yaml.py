@@ -456,3 +456,16 @@ def test_a_yaml_config_with_any_name_is_read_as_yaml() -> None:
     assert config.models[0].title == "m"
     json_config = parse_config_text('{"models": [{"title": "j"}]}', "/etc/llamafile-ls.conf")
     assert json_config.models[0].title == "j"
+
+
+def test_the_readme_config_yaml_loads_without_a_warning() -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"<!-- config-yaml -->\n```yaml\n(.*?)```", readme, re.DOTALL)
+    config = parse_config_yaml(block, "config.yaml")
+    assert config.warnings == ()
+    assert [model.title for model in config.models] == ["Qwen2.5-Coder 7B", "Autocomplete"]
+    assert config.model_for("autocomplete").title == "Autocomplete"
+    assert config.custom_commands[0].output == "document"
