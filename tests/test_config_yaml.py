@@ -469,3 +469,37 @@ def test_the_readme_config_yaml_loads_without_a_warning() -> None:
     assert [model.title for model in config.models] == ["Qwen2.5-Coder 7B", "Autocomplete"]
     assert config.model_for("autocomplete").title == "Autocomplete"
     assert config.custom_commands[0].output == "document"
+
+
+def test_top_level_request_options_apply_to_every_model() -> None:
+    config = load(
+        """\
+        requestOptions:
+          timeout: 12
+          headers: {X-Team: core}
+        models:
+          - name: a
+          - name: b
+            requestOptions: {timeout: 3}
+        """
+    )
+    a, b = config.models
+    assert (a.request_options.timeout, b.request_options.timeout) == (12.0, 3.0)
+    assert a.request_options.headers == b.request_options.headers == {"X-Team": "core"}
+    assert config.warnings == ()
+
+
+def test_the_yaml_parser_loads_only_for_a_yaml_config() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from llamafile_ls import config_file, server\n"
+        'config_file.parse_config_text(\'{"models": [{"title": "j"}]}\', \'config.json\')\n'
+        "assert not any(name.startswith('ruamel') for name in sys.modules), 'loaded for JSON'\n"
+        "config_file.parse_config_text('models: [{name: y}]', 'config.yaml')\n"
+        "assert 'ruamel.yaml' in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr

@@ -145,9 +145,12 @@ async def test_lsp_a_config_yaml_created_beside_config_json_takes_over(
 ) -> None:
     folder = home / ".continue"
     (folder / "config.yaml").unlink()
+    (folder / "config.json").write_text('{"models": [{"title": "from json"}], "tabAutocompleteModle": {}}')
+    json_uri = (folder / "config.json").as_uri()
     client, editor = await start(None, env=user_env(home), caps=capabilities(watch=True))
     try:
         assert [m["title"] for m in await execute(client, "llamafile.listModels")] == ["from json"]
+        await wait_for(lambda: bool(client.diagnostics.get(json_uri)))  # the unknown key's warning
         await wait_for(lambda: bool(editor.registrations))
         (registration,) = editor.registrations
         patterns = [watcher["globPattern"]["pattern"] for watcher in registration.register_options["watchers"]]  # type: ignore[index]
@@ -160,6 +163,7 @@ async def test_lsp_a_config_yaml_created_beside_config_json_takes_over(
             )
         )
         assert [m["title"] for m in await execute(client, "llamafile.listModels")] == ["yaml now"]
+        await wait_for(lambda: len(client.diagnostics[json_uri]) == 0)  # config.json's warning is gone
 
         (folder / "config.yaml").unlink()  # back to config.json
         assert [m["title"] for m in await execute(client, "llamafile.listModels")] == ["from json"]
