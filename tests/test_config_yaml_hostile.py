@@ -48,6 +48,13 @@ def test_an_alias_bomb_in_a_value_that_is_used_is_refused_too() -> None:
     assert "expand to more than" in refused(text).reason
 
 
+def test_merges_that_grow_at_each_step_are_refused_quickly() -> None:
+    lines = ["m0: &m0 {k0: 0}"] + [f"m{i}: &m{i} {{<<: *m{i - 1}, k{i}: {i}}}" for i in range(1, 2000)]
+    error = refused(GOOD_MODEL + "\n".join(lines) + "\n")
+    assert "the merges (<<:) copy more than 100000 keys" in error.reason
+    assert error.line is not None and error.line > 400
+
+
 def test_a_few_shared_anchors_are_fine() -> None:
     shared = "".join(f"  - name: m{i}\n    requestOptions: *o\n" for i in range(200))
     config = parse_config_yaml(f"opts: &o {{timeout: 9, verifySsl: false}}\nmodels:\n{shared}", "c.yaml")

@@ -182,6 +182,7 @@ class _Builder:
         self.stack: list[_Open] = []
         self.root: Node | None = None
         self.documents = 0
+        self.merged = 0  # keys copied by merges: bounded like aliases (each merge may copy many)
 
     def expects_key(self) -> bool:
         return bool(self.stack) and self.stack[-1].node.kind == "map" and self.stack[-1].key is None
@@ -221,6 +222,9 @@ class _Builder:
         for source in sources:
             if not isinstance(source.items, dict) or source.kind != "map":
                 raise _fail("a merge (<<:) takes a mapping or a list of mappings, e.g. <<: *defaults", mark)
+            self.merged += len(source.items)
+            if self.merged > MAX_ALIAS_VALUES:
+                raise _fail(f"the merges (<<:) copy more than {MAX_ALIAS_VALUES} keys; a config needs far fewer", mark)
             for name, item in source.items.items():
                 if name not in parent.items:
                     parent.items[name] = item
