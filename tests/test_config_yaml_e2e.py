@@ -183,3 +183,13 @@ async def test_lsp_checks_the_config_yaml_buffer_as_the_user_types(home: Path) -
         assert diagnostic.message.startswith("invalid YAML:") and "never tabs" in diagnostic.message
     finally:
         await stop(client)
+
+
+async def test_lsp_config_path_may_name_a_yaml_file(home: Path, tmp_path: Path, fake_server: FakeModelServer) -> None:
+    named = tmp_path / "team.yml"
+    named.write_text(yaml_config(fake_server.url, title="from configPath"))
+    client, _editor = await start(named, env=user_env(home))
+    try:
+        assert [m["title"] for m in await execute(client, "llamafile.listModels")] == ["from configPath"]
+    finally:
+        await stop(client)

@@ -52,7 +52,7 @@ class Node:
     """A value as written: its kind, where it starts (1-based) and what it holds.
 
     An alias is the node of its anchor itself, so a tree with aliases is a graph whose size
-    is that of the text; only :meth:`YamlDocument.value` expands it.
+    is that of the text; only the expansion into ``YamlDocument.value`` copies what aliases share.
     """
 
     __slots__ = ("column", "items", "keys", "kind", "line", "style", "value")
