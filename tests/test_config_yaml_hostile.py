@@ -126,9 +126,10 @@ def test_hostile_yaml_gives_one_line_with_its_place(text: str, line: int, column
 
 def test_keys_that_are_numbers_or_booleans_are_their_text() -> None:
     config = parse_config_yaml(
-        "models:\n  - name: m\n    requestOptions:\n      headers:\n        8080: a\n        true: b\n", "c.yaml"
+        "models:\n  - name: m\n    requestOptions:\n      headers:\n        8080: a\n        True: b\n        0x1F: c\n        ~: d\n",
+        "c.yaml",
     )
-    assert config.models[0].request_options.headers == {"8080": "a", "true": "b"}
+    assert config.models[0].request_options.headers == {"8080": "a", "True": "b", "0x1F": "c", "~": "d"}
 
 
 def test_yes_and_no_stay_text_as_in_yaml_1_2() -> None:

@@ -55,14 +55,17 @@ class Node:
     is that of the text; only the expansion into ``YamlDocument.value`` copies what aliases share.
     """
 
-    __slots__ = ("column", "items", "keys", "kind", "line", "style", "value")
+    __slots__ = ("column", "items", "keys", "kind", "line", "style", "text", "value")
 
-    def __init__(self, kind: str, line: int, column: int, value: Any = None, style: str | None = None) -> None:
+    def __init__(
+        self, kind: str, line: int, column: int, value: Any = None, style: str | None = None, text: str = ""
+    ) -> None:
         self.kind = kind  # "map", "seq" or "scalar"
         self.line = line
         self.column = column
         self.value = value  # a scalar's value
         self.style = style  # a scalar's style: None (plain), "'", '"', "|" or ">"
+        self.text = text  # a scalar as written
         self.items: dict[str, Node] | list[Node] = {} if kind == "map" else []
         self.keys: dict[str, tuple[int, int]] = {}  # a mapping's keys: where each is written
 
@@ -136,17 +139,10 @@ def _plain(text: str, event: Any) -> Any:
 
 
 def _key(node: Node, mark: Any) -> str:
-    """A mapping key as text: a scalar key as written (``8080:`` is the key "8080")."""
+    """A mapping key as text: a scalar key as written (``8080:`` is the key "8080", ``0x1F:`` "0x1F")."""
     if node.kind != "scalar":
         raise _fail("a key must be text, not a list or a mapping", mark)
-    value = node.value
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return node.value if isinstance(node.value, str) else node.text
 
 
 class _KeyMark:
@@ -269,7 +265,7 @@ def _build(text: str) -> Node | None:
                 raise _fail(f"the alias *{name} refers to no anchor &{name} written before it", mark)
             builder.add(node, mark)
         elif isinstance(event, ev.ScalarEvent):
-            node = Node("scalar", mark.line + 1, mark.column + 1, _scalar(event), event.style)
+            node = Node("scalar", mark.line + 1, mark.column + 1, _scalar(event), event.style, event.value)
             if event.anchor:
                 builder.anchors[event.anchor] = node
             if builder.expects_key():
