@@ -193,3 +193,13 @@ async def test_lsp_config_path_may_name_a_yaml_file(home: Path, tmp_path: Path, 
         assert [m["title"] for m in await execute(client, "llamafile.listModels")] == ["from configPath"]
     finally:
         await stop(client)
+
+
+def test_cli_a_dangling_config_yaml_link_leaves_config_json_in_force(home: Path) -> None:
+    folder = home / ".continue"
+    (folder / "config.yaml").unlink()
+    (folder / "config.yaml").symlink_to(folder / "gone.yaml")
+    result = run_cli(home, "check")
+    assert (
+        f"config: {folder / 'config.json'} (Continue's config.json; there is no config.yaml beside it)" in result.stdout
+    )

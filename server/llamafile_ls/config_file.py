@@ -35,7 +35,7 @@ def default_path() -> Path:
     """``~/.continue/config.yaml`` if it is there, else ``~/.continue/config.json``."""
     yaml, json = default_paths()
     try:
-        return yaml if yaml.exists() or yaml.is_symlink() else json
+        return yaml if yaml.exists() else json  # a dangling link is no config.yaml
     except (OSError, ValueError):
         return json
 
