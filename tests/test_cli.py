@@ -197,7 +197,7 @@ def test_check_reports_a_valid_config_and_a_server_that_is_up(
     config = write_config(model_entry(fake_server.url, contextLength=4096))
     result = run_cli("check", "--config", str(config))
     assert result.returncode == 1  # the server's context is smaller than context_length
-    assert f"config: {config} is valid (1 models)" in result.stdout
+    assert f"config: {config} (given with --config) is valid (1 models)" in result.stdout
     assert "server: up" in result.stdout
     assert "the server gives each request 1024 tokens but context_length is 4096" in result.stdout
 

@@ -82,9 +82,9 @@ fi
 
 # --- the extension -----------------------------------------------------------------------
 step=$(date +%s)
-# build.sh regenerates schemas/config.schema.json and src/common/contract.ts; the committed
-# ones must already be those.
-generated_files=(schemas/config.schema.json src/common/contract.ts)
+# build.sh regenerates the config schemas and src/common/contract.ts; the committed ones must
+# already be those.
+generated_files=(schemas/config.schema.json schemas/config-yaml.schema.json src/common/contract.ts)
 committed=$(mktemp -d)
 for file in "${generated_files[@]}"; do
   cp "$here/$file" "$committed/$(basename "$file")"

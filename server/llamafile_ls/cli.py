@@ -24,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         metavar="PATH",
         default=argparse.SUPPRESS,
-        help="config.json to read (default: $LLAMAFILE_LS_CONFIG, else ~/.continue/config.json)",
+        help="config.yaml or config.json to read (default: $LLAMAFILE_LS_CONFIG, else ~/.continue/config.yaml, "
+        "else ~/.continue/config.json)",
     )
     parser = argparse.ArgumentParser(
         prog="llamafile-ls",

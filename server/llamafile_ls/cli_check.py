@@ -22,14 +22,14 @@ def run_check_command(config_path: str | None) -> int:
 
 async def _check(config_path: str | None) -> int:
     from llamafile_ls import prompts
-    from llamafile_ls.config_file import load_config, resolve_path
+    from llamafile_ls.config_file import load_config, resolve_path, why_this_file
 
     path, _explicit = resolve_path(config_path)
     config = load_config(config_path)
     if config.source is None:
         say(f"config: no file at {path}; using the built-in default model (a llamafile at localhost:8080)")
     else:
-        say(f"config: {config.source} is valid ({len(config.models)} models)")
+        say(f"config: {config.source} ({why_this_file(config_path)}) is valid ({len(config.models)} models)")
     loaded(config, sys.stdout)
     problems = 0
     for index, model in enumerate(config.models):

@@ -19,8 +19,8 @@ import ipaddress
 import math
 import re
 import shlex
-from collections.abc import Callable, Iterable
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, Protocol, get_args
 from urllib.parse import urlsplit
 
 import attrs
@@ -348,14 +348,29 @@ def _field_names(cls: type) -> frozenset[str]:
     return frozenset(field.name for field in attrs.fields(cls))
 
 
+class LocatedDocument(Protocol):
+    """A parsed config file shaped like config.json (``value``) that can say where each of
+    its values is written: :class:`jsonc.Document`, or config.yaml translated to this shape."""
+
+    @property
+    def value(self) -> Any: ...
+
+    def locate(self, path: Sequence[str | int]) -> tuple[int, int] | None: ...
+
+
 class _Reader:
     """One pass over a parsed file: normalizes keys, collects warnings with positions."""
 
-    def __init__(self, document: jsonc.Document, source: str | None) -> None:
+    def __init__(self, document: LocatedDocument, source: str | None) -> None:
         self.document = document
         self.source = source
         self.warnings: list[ConfigProblem] = []
         self.local: list[LocalSetting] = []
+
+    def dotted(self, path: list[str | int]) -> str:
+        """The path as the file spells it (a config.yaml's document knows its own names)."""
+        spell = getattr(self.document, "spell", None)
+        return _dotted(spell(path) if spell is not None else path)
 
     def position(self, path: list[str | int]) -> tuple[int | None, int | None]:
         found = self.document.locate(path)
@@ -363,12 +378,12 @@ class _Reader:
 
     def warn(self, path: list[str | int], message: str) -> None:
         line, column = self.position(path)
-        self.warnings.append(ConfigProblem(f"{_dotted(path)}: {message}", line, column))
+        self.warnings.append(ConfigProblem(f"{self.dotted(path)}: {message}", line, column))
 
     def fail(self, path: list[str | int], message: str, shown: list[str | int] | None = None) -> ConfigError:
         """An error at the value at ``path``; the message names ``shown`` (default: ``path``)."""
         line, column = self.position(path)
-        where = _dotted(path if shown is None else shown)
+        where = self.dotted(path if shown is None else shown)
         return ConfigError(f"{where}: {message}" if where else message, file=self.source, line=line, column=column)
 
     def normalize(
@@ -428,7 +443,16 @@ def parse_config(text: str, source: str | None = None) -> Config:
         ) from None
     except jsonc.JsoncSyntaxError as error:
         raise ConfigError(error.message, file=source, line=error.line, column=error.column) from None
+    return config_from_document(document, source)
+
+
+def config_from_document(
+    document: LocatedDocument, source: str | None, warnings: Iterable[ConfigProblem] = ()
+) -> Config:
+    """Validate a parsed config of config.json's shape; ``warnings`` were found before (by
+    the translation of a config.yaml) and come first."""
     reader = _Reader(document, source)
+    reader.warnings.extend(warnings)
     top = reader.normalize(document.value, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL)
     raw_models = top.get("models")
     if raw_models is None:
@@ -666,7 +690,7 @@ def _check_options(reader: _Reader, options: Any, path: list[str | int], keys: I
             raise reader.fail([*path, "proxy"], problem)
         if options.proxy.lower().startswith("socks"):
             where = [*path, "proxy"]
-            reader.local.append(LocalSetting("proxy", _dotted(where), options.proxy, *reader.position(where)))
+            reader.local.append(LocalSetting("proxy", reader.dotted(where), options.proxy, *reader.position(where)))
     if "headers" in keys:
         headers = {
             name: _check_header(reader, name, value, [*path, "headers"], index)
@@ -678,7 +702,7 @@ def _check_options(reader: _Reader, options: Any, path: list[str | int], keys: I
         if "\0" in options.ca_bundle_path:
             raise reader.fail(where, "contains a NUL character; it must be the path of a file")
         reader.local.append(
-            LocalSetting("ca_bundle_path", _dotted(where), options.ca_bundle_path, *reader.position(where))
+            LocalSetting("ca_bundle_path", reader.dotted(where), options.ca_bundle_path, *reader.position(where))
         )
     return options
 

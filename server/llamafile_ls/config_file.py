@@ -1,4 +1,4 @@
-"""Where the config comes from: the one place that reads config.json from disk.
+"""Where the config comes from: the one place that reads config.yaml or config.json from disk.
 
 Everything that touches the file system for the config is here: which file, whether it is
 a regular file of a sane size (a FIFO must not hang the server), how it is encoded, and
@@ -25,8 +25,53 @@ ENV_VAR = "LLAMAFILE_LS_CONFIG"
 _MB = 2**20
 
 
+def default_paths() -> tuple[Path, Path]:
+    """Continue's two config files, in the order Continue picks them: config.yaml wins."""
+    folder = Path.home() / ".continue"
+    return folder / "config.yaml", folder / "config.json"
+
+
 def default_path() -> Path:
-    return Path.home() / ".continue" / "config.json"
+    """``~/.continue/config.yaml`` if it is there, else ``~/.continue/config.json``."""
+    yaml, json = default_paths()
+    try:
+        return yaml if yaml.exists() else json  # a dangling link is no config.yaml
+    except (OSError, ValueError):
+        return json
+
+
+def why_this_file(cli_path: str | None = None) -> str:
+    """Why the config file in force is the one read, for ``llamafile-ls check``."""
+    if cli_path:
+        return "given with --config"
+    if os.environ.get(ENV_VAR):
+        return f"given by ${ENV_VAR}"
+    yaml, json = default_paths()
+    path = default_path()
+    if path == yaml:
+        return "config.yaml wins over config.json there" if json.exists() else "Continue's config.yaml"
+    return "Continue's config.json; there is no config.yaml beside it"
+
+
+def is_yaml(source: str | None, text: str) -> bool:
+    """Whether a config is YAML: by its extension, else by its first character (a JSON
+    config starts with ``{`` or a comment, a YAML one with a key)."""
+    suffix = Path(source).suffix.lower() if source else ""
+    if suffix in (".yaml", ".yml"):
+        return True
+    if suffix in (".json", ".jsonc"):
+        return False
+    start = text.lstrip("\ufeff \t\r\n")
+    return not start.startswith(("{", "//", "/*", "[")) and bool(start)
+
+
+def parse_config_text(text: str, source: str | None) -> Config:
+    """Validate a config's text as config.yaml or config.json, whichever it is."""
+    if is_yaml(source, text):
+        from llamafile_ls.config_yaml import parse_config_yaml  # its YAML parser loads only for YAML
+
+        return parse_config_yaml(text, source)
+    return parse_config(text, source)
 
 
 def resolve_path(
@@ -35,7 +80,7 @@ def resolve_path(
     """The config file to read and whether it was asked for explicitly.
 
     Precedence: ``--config`` > LSP ``initializationOptions.configPath`` > ``$LLAMAFILE_LS_CONFIG``
-    > ``~/.continue/config.json``. A relative ``configPath`` is taken relative to the
+    > ``~/.continue/config.yaml`` > ``~/.continue/config.json``. A relative ``configPath`` is taken relative to the
     workspace ``root`` (a path or a ``file:`` URI); without one it is a :class:`ConfigError`,
     since the server's working directory means nothing to the user. The path returned is
     absolute.
@@ -95,7 +140,7 @@ def load_config(
         if explicit:
             raise ConfigError(f"config file {path} does not exist")
         return default_config()
-    return check_local(parse_config(text, str(path)))
+    return check_local(parse_config_text(text, str(path)))
 
 
 def read_config_text(path: Path) -> str | None:

@@ -10,8 +10,15 @@ from pathlib import Path
 
 import attrs
 
-from llamafile_ls.config import Config, default_config, parse_config
-from llamafile_ls.config_file import check_local, default_path, read_config_text, resolve_path
+from llamafile_ls.config import Config, default_config
+from llamafile_ls.config_file import (
+    check_local,
+    default_path,
+    default_paths,
+    parse_config_text,
+    read_config_text,
+    resolve_path,
+)
 from llamafile_ls.errors import ConfigError
 
 
@@ -61,6 +68,10 @@ class ConfigStore:
         if self._path_error is not None:
             self.error = self._path_error
             return ConfigState(self.config, self.error, changed=force)
+        if not self.explicit:  # config.yaml appearing beside config.json takes over, as in Continue
+            path = default_path()
+            if path != self.path:
+                self.path, self._stamp, force = path, None, True
         stamp = _stamp(self.path)
         if stamp == self._stamp and not force:
             return ConfigState(self.config, self.error, changed=False)
@@ -72,14 +83,20 @@ class ConfigStore:
                     raise ConfigError(f"config file {self.path} does not exist")
                 self.config, self.error = default_config(), None
             else:
-                self.config, self.error = check_local(parse_config(text, str(self.path))), None
+                self.config, self.error = check_local(parse_config_text(text, str(self.path))), None
         except ConfigError as error:
             self.error = error  # the last good config stays in force
         return ConfigState(self.config, self.error, changed=True)
 
+    def watched_paths(self) -> tuple[Path, ...]:
+        """The files whose change may change the config: both of Continue's when none was
+        named (a config.yaml created beside config.json takes over)."""
+        return (self.path,) if self.explicit else default_paths()
+
     def is_config_file(self, path: str | os.PathLike[str]) -> bool:
         try:
-            return Path(path).resolve() == self.path.resolve()
+            resolved = Path(path).resolve()
+            return any(resolved == watched.resolve() for watched in self.watched_paths())
         except (OSError, ValueError):
             return False
 

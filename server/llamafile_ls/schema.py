@@ -5,6 +5,7 @@ contributes it for ``.continue/config.json``). Every field is offered in the see
 snake_case and in Continue's camelCase spelling.
 
     python -m llamafile_ls.schema > config.schema.json
+    python -m llamafile_ls.schema --yaml > config-yaml.schema.json   # Continue's config.yaml
 """
 
 from __future__ import annotations
@@ -158,5 +159,128 @@ def config_schema() -> dict[str, Any]:
     }
 
 
+# --- config.yaml ----------------------------------------------------------------------------
+
+YAML_DESCRIPTIONS: dict[str, str] = {
+    "name": "The model's name, shown in the editor and used to pick it (`--model`, llamafile.selectModel).",
+    "defaultCompletionOptions": "Sampling options; contextLength here is the model's context window.",
+    "promptTemplates": "Handlebars templates: edit replaces the built-in edit prompt ({{{codeToEdit}}}, "
+    "{{{userInput}}}, {{{prefix}}}, {{{suffix}}}, {{{language}}}, {{#if x}}…{{else}}…{{/if}}); chat names a "
+    "prompt format; apply and autocomplete are not used.",
+    "chatOptions": "baseSystemMessage is the model's system message; rules follow it.",
+    "uses": "A block of the Continue Hub: llamafile-ls works offline and skips it with a warning.",
+    "rules": "Text that joins every model's system message (strings, or {name, rule}). Rules with globs are "
+    "not used unless alwaysApply is true.",
+    "prompts": "Your own commands, offered as code actions; the answer is shown in a document.",
+    "ignored": "Accepted for Continue; llamafile-ls does not use it.",
+}
+
+
+def _camel_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema with only Continue's camelCase spelling of each property."""
+    properties = {name: value for name, value in schema["properties"].items() if camel_case(name) == name}
+    return {**schema, "properties": properties}
+
+
+def _ignored(kind: str = "array") -> dict[str, Any]:
+    return {"type": kind, "description": YAML_DESCRIPTIONS["ignored"]}
+
+
+def config_yaml_schema() -> dict[str, Any]:
+    """A JSON Schema for Continue's config.yaml as llamafile-ls reads it (for the YAML
+    extension's yamlValidation): Continue's names, and llamafile-ls's own model keys."""
+    model = _camel_only(_object_schema(ModelConfig))
+    properties = model["properties"]
+    title = properties.pop("title")
+    properties = {"name": {**title, "description": YAML_DESCRIPTIONS["name"]}, **properties}
+    options = _camel_only(_object_schema(CompletionOptions))
+    options["properties"]["contextLength"] = {**properties["contextLength"]}
+    properties.pop("completionOptions")
+    properties.pop("systemMessage")
+    properties["defaultCompletionOptions"] = {**options, "description": YAML_DESCRIPTIONS["defaultCompletionOptions"]}
+    properties["requestOptions"] = {**_camel_only(properties["requestOptions"])}
+    properties["promptTemplates"] = {
+        "type": "object",
+        "description": YAML_DESCRIPTIONS["promptTemplates"],
+        "properties": {
+            "edit": {"type": "string"},
+            "chat": {"type": "string", "examples": sorted(prompts.TEMPLATE_NAMES)},
+            "apply": {"type": "string"},
+            "autocomplete": {"type": "string"},
+        },
+    }
+    properties["chatOptions"] = {
+        "type": "object",
+        "description": YAML_DESCRIPTIONS["chatOptions"],
+        "properties": {"baseSystemMessage": {"type": "string"}},
+    }
+    for ignored in ("capabilities",):
+        properties[ignored] = _ignored()
+    for ignored in ("autocompleteOptions", "embedOptions", "cacheBehavior", "env"):
+        properties[ignored] = _ignored("object")
+    hub = {
+        "type": "object",
+        "required": ["uses"],
+        "properties": {"uses": {"type": "string", "description": YAML_DESCRIPTIONS["uses"]}},
+    }
+    model = {"type": "object", "required": ["name"], "properties": properties}
+    rule = {
+        "anyOf": [
+            {"type": "string"},
+            {
+                "type": "object",
+                "required": ["rule"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "rule": {"type": "string"},
+                    "globs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                    "alwaysApply": {"type": "boolean"},
+                },
+            },
+            hub,
+        ]
+    }
+    prompt = {
+        "type": "object",
+        "required": ["name", "prompt"],
+        "properties": {
+            "name": {"type": "string", "description": DESCRIPTIONS["name"]},
+            "description": {"type": "string", "description": DESCRIPTIONS["description"]},
+            "prompt": {
+                "type": "string",
+                "description": "A Handlebars prompt with {{{input}}} and the template variables; the selected code "
+                "is added when the prompt does not show {{{codeToEdit}}}.",
+            },
+        },
+    }
+    request = _camel_only(_object_schema(RequestOptions))
+    top: dict[str, Any] = {
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "schema": {"type": "string"},
+        "models": {
+            "type": "array",
+            "description": "The models; the first is the default, and roles pick one for each use.",
+            "items": {"anyOf": [hub, model]},
+        },
+        "rules": {"type": "array", "items": rule, "description": YAML_DESCRIPTIONS["rules"]},
+        "prompts": {"type": "array", "items": {"anyOf": [hub, prompt]}, "description": YAML_DESCRIPTIONS["prompts"]},
+        "requestOptions": {**request, "description": "Defaults of requestOptions for every model."},
+        "metadata": _ignored("object"),
+        "env": _ignored("object"),
+    }
+    for ignored in ("context", "docs", "mcpServers", "data"):
+        top[ignored] = _ignored()
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Continue config.yaml, as llamafile-ls reads it",
+        "type": "object",
+        "required": ["models"],
+        "properties": top,
+    }
+
+
 if __name__ == "__main__":
-    print(json.dumps(config_schema(), indent=2))
+    import sys
+
+    print(json.dumps(config_yaml_schema() if "--yaml" in sys.argv[1:] else config_schema(), indent=2))

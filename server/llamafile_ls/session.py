@@ -247,13 +247,14 @@ class Session(LanguageServer):
         watched = workspace.did_change_watched_files if workspace else None
         if not (watched and watched.dynamic_registration):
             return
+        watchers: list[types.FileSystemWatcher] = []
+        for path in self.configs.watched_paths():  # config.yaml and config.json when none was named
+            pattern: types.GlobPattern = str(path)
+            if watched.relative_pattern_support:
+                pattern = types.RelativePattern(base_uri=path.parent.as_uri(), pattern=path.name)
+            watchers.append(types.FileSystemWatcher(glob_pattern=pattern))
+        options = types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers)
         path = self.configs.path
-        pattern: types.GlobPattern = str(path)
-        if watched.relative_pattern_support:
-            pattern = types.RelativePattern(base_uri=path.parent.as_uri(), pattern=path.name)
-        options = types.DidChangeWatchedFilesRegistrationOptions(
-            watchers=[types.FileSystemWatcher(glob_pattern=pattern)]
-        )
         registration = types.Registration(
             id=_WATCHER_ID, method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES, register_options=options
         )

@@ -1,5 +1,6 @@
 /** Where the models' config file is, and what a new one holds. Pure but for `ensureConfigFile`. */
 
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -7,9 +8,15 @@ import { expandHome } from "./settings";
 
 /**
  * The file the server reads, by its precedence: the configPath setting (sent as
- * initializationOptions.configPath) > $LLAMAFILE_LS_CONFIG > ~/.continue/config.json.
+ * initializationOptions.configPath) > $LLAMAFILE_LS_CONFIG > ~/.continue/config.yaml (when it
+ * exists: it wins, as in Continue) > ~/.continue/config.json.
  */
-export function configFilePath(configPath: string | undefined, env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
+export function configFilePath(
+  configPath: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  home = os.homedir(),
+  exists: (file: string) => boolean = existsSync,
+): string {
   if (configPath !== undefined && configPath !== "") {
     return configPath;
   }
@@ -17,7 +24,8 @@ export function configFilePath(configPath: string | undefined, env: NodeJS.Proce
   if (fromEnv !== undefined && fromEnv.trim() !== "") {
     return expandHome(fromEnv.trim(), home);
   }
-  return path.join(home, ".continue", "config.json");
+  const yaml = path.join(home, ".continue", "config.yaml");
+  return exists(yaml) ? yaml : path.join(home, ".continue", "config.json");
 }
 
 export const DEFAULT_CONFIG = `// Models for llamafile-ls (the Llamafile extension), in Continue's config.json format.

@@ -9,7 +9,8 @@ from urllib.parse import unquote
 
 from lsprotocol import types
 
-from llamafile_ls.config import Config, parse_config
+from llamafile_ls.config import Config
+from llamafile_ls.config_file import parse_config_text
 from llamafile_ls.config_store import ConfigState
 from llamafile_ls.errors import ConfigError
 from llamafile_ls.session import Event
@@ -22,6 +23,7 @@ class ConfigDiagnostics:
     def __init__(self, server: Session) -> None:
         self.server = server
         self.shown_error: str | None = None  # a broken config is shown once, not at every request
+        self.published: Path | None = None  # the file whose diagnostics were last published
 
     def loaded(self, state: ConfigState) -> None:
         """Publish the file's diagnostics; show a broken config once; say when it is fixed."""
@@ -41,10 +43,17 @@ class ConfigDiagnostics:
             if self.shown_error:
                 server.log(f"config {path} reloaded", types.MessageType.Info)
             self.shown_error = None
+        if self.published is not None and self.published != path:
+            # config.yaml took over from config.json (or gave way to it): clear the other's.
+            server.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=self.published.as_uri(), diagnostics=[])
+            )
+            self.published = None
         if path.exists() or error is not None:
             server.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=path.as_uri(), diagnostics=diagnostics)
             )
+            self.published = path
 
     def typed(self, uri: str) -> None:
         """Diagnostics as the user types in the config file; the config itself changes on save."""
@@ -55,7 +64,7 @@ class ConfigDiagnostics:
         if document is None:
             return
         try:
-            diagnostics = _warnings(parse_config(document.source, str(server.configs.path)))
+            diagnostics = _warnings(parse_config_text(document.source, document.path or str(server.configs.path)))
         except ConfigError as error:
             diagnostics = [_error(error)]
         server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))

@@ -8,11 +8,17 @@ import { configFilePath, DEFAULT_CONFIG, ensureConfigFile } from "../../common/c
 import { LIBS_DIR, REPO_DIR, requireBundle } from "./helpers";
 
 describe("configFilePath", () => {
-  it("follows the server's precedence: setting > $LLAMAFILE_LS_CONFIG > ~/.continue/config.json", () => {
+  it("follows the server's precedence: setting > $LLAMAFILE_LS_CONFIG > ~/.continue/config.yaml > config.json", () => {
     assert.equal(configFilePath("/set/config.json", { LLAMAFILE_LS_CONFIG: "/env.json" }, "/home/me"), "/set/config.json");
     assert.equal(configFilePath(undefined, { LLAMAFILE_LS_CONFIG: "~/env.json" }, "/home/me"), path.join("/home/me", "env.json"));
-    assert.equal(configFilePath(undefined, { LLAMAFILE_LS_CONFIG: " " }, "/home/me"), path.join("/home/me", ".continue", "config.json"));
-    assert.equal(configFilePath(undefined, {}, "/home/me"), path.join("/home/me", ".continue", "config.json"));
+    assert.equal(configFilePath(undefined, { LLAMAFILE_LS_CONFIG: " " }, "/home/me", () => false), path.join("/home/me", ".continue", "config.json"));
+    assert.equal(configFilePath(undefined, {}, "/home/me", () => false), path.join("/home/me", ".continue", "config.json"));
+  });
+
+  it("opens ~/.continue/config.yaml when it is there: it wins over config.json, as in Continue", () => {
+    const yaml = path.join("/home/me", ".continue", "config.yaml");
+    assert.equal(configFilePath(undefined, {}, "/home/me", (file) => file === yaml), yaml);
+    assert.equal(configFilePath("/set/config.json", {}, "/home/me", () => true), "/set/config.json");
   });
 });
 

@@ -47,6 +47,12 @@ describe("package.json", () => {
     assert.ok(existsSync(path.join(EXTENSION_DIR, validation.url)), validation.url);
   });
 
+  it("validates config.yaml with the bundled schema, through the YAML extension's yamlValidation", () => {
+    const validation = manifest.contributes.yamlValidation[0];
+    assert.deepEqual(validation.fileMatch, ["**/.continue/config.yaml"]);
+    assert.ok(existsSync(path.join(EXTENSION_DIR, validation.url)), validation.url);
+  });
+
   it("runs on code-server 4.139's VS Code and pins its dev dependencies", () => {
     // vscode-languageclient 11 needs ^1.91.0; @types/vscode must not be newer than engines.vscode.
     assert.equal(manifest.engines.vscode, "^1.91.0");
@@ -58,8 +64,8 @@ describe("package.json", () => {
   });
 });
 
-describe("schemas/config.schema.json", () => {
-  it("is what `python -m llamafile_ls.schema` generates now", () => {
+describe("schemas/config.schema.json and schemas/config-yaml.schema.json", () => {
+  it("are what `python -m llamafile_ls.schema [--yaml]` generates now", () => {
     const run = spawnSync(process.execPath, [path.join(EXTENSION_DIR, "scripts", "schema.mjs"), "--check"], { encoding: "utf8" });
     assert.equal(run.status, 0, `${run.stdout}${run.stderr}`);
   });
