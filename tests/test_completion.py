@@ -196,3 +196,15 @@ def test_the_ring_changes_only_after_a_pause_oldest_first_without_near_copies() 
     assert [c.filename for c in ring.chunks(13.0)] == ["two.py", "three.py"]  # the oldest went
     ring.offer("blank.py", ["", "x", ""], 0)
     assert [c.filename for c in ring.chunks(15.0)] == ["two.py", "three.py"]  # too little to say anything
+
+
+def test_chunks_of_the_code_around_the_cursor_are_not_sent_twice() -> None:
+    ring = ChunkRing(size=4, chunk_lines=8, pause=0.0)
+    here = [f"here {i}" for i in range(8)]
+    there = [f"there {i}" for i in range(8)]
+    ring.offer("here.py", here, 0)
+    ring.chunks(1.0)
+    ring.offer("there.py", there, 0)
+    window = frozenset(here[:6])
+    assert [c.filename for c in ring.chunks(2.0, window)] == ["there.py"]
+    assert [c.filename for c in ring.chunks(3.0)] == ["here.py", "there.py"]  # still in the ring, in order

@@ -10,7 +10,7 @@ import json
 import pytest
 from support.fakeserver import FakeModelServer, Reply, completion, sse
 
-from llamafile_ls.config import ModelConfig
+from llamafile_ls.config import CompletionOptions, ModelConfig
 from llamafile_ls.providers import registry
 from llamafile_ls.providers.base import ExtraFile, Infill
 from llamafile_ls.providers.fim import family_of, fim_prompt
@@ -61,6 +61,20 @@ async def test_llamacpp_sends_llama_vims_infill_request(fake_server: FakeModelSe
         "t_max_prompt_ms": 400,
         "t_max_predict_ms": 900,
     }
+
+
+async def test_a_configured_temperature_joins_llama_vims_samplers(fake_server: FakeModelServer) -> None:
+    fake_server.route("/infill", completion("x"))
+    model = ModelConfig(
+        title="coder",
+        provider="llamafile",
+        api_base=fake_server.url,
+        completion_options=CompletionOptions(temperature=0),
+    )
+    await infill(model)
+    body = fake_server.requests[0].body
+    assert body["samplers"] == ["top_k", "top_p", "infill", "temperature"]
+    assert body["temperature"] == 0
 
 
 async def test_a_single_line_request_stops_at_the_line_end(fake_server: FakeModelServer) -> None:

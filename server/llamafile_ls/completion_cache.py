@@ -109,13 +109,14 @@ class ChunkRing:
         self._queue.append(chunk)
         del self._queue[: -self.size]
 
-    def chunks(self, now: float) -> tuple[Chunk, ...]:
+    def chunks(self, now: float, window: frozenset[str] = frozenset()) -> tuple[Chunk, ...]:
         """The ring for a request made at ``now`` (seconds); after a pause, one queued chunk
-        enters it first."""
+        enters it first. Chunks mostly made of the lines of ``window`` (the code sent around
+        the cursor) are left out: the model would read the same code twice, once stale."""
         if self._queue and now - self._last_request >= self.pause:
             chunk = self._queue.pop(0)
             self._ring = [other for other in self._ring if similarity(chunk, other) <= 0.9]
             self._ring.append(chunk)
             del self._ring[: -self.size]
         self._last_request = now
-        return tuple(self._ring)
+        return tuple(chunk for chunk in self._ring if len(chunk.lines & window) * 2 <= len(chunk.lines))

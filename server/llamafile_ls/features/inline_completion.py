@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import attrs
 from lsprotocol import types
 
-from llamafile_ls.completion import Context, context_at, finish
+from llamafile_ls.completion import Context, context_at, finish, split
 from llamafile_ls.completion_cache import ChunkRing, SuggestionCache
 from llamafile_ls.errors import LlamafileLsError
 from llamafile_ls.lsp.apply import open_document
@@ -133,7 +133,8 @@ class InlineCompletion:
 
         settings = self.settings
         loop = asyncio.get_running_loop()
-        extra = tuple(ExtraFile(chunk.filename, chunk.text) for chunk in self.ring.chunks(loop.time()))
+        window = frozenset(split(context.prefix + context.typed + context.suffix))
+        extra = tuple(ExtraFile(chunk.filename, chunk.text) for chunk in self.ring.chunks(loop.time(), window))
         request = Infill(
             prefix=context.prefix,
             typed=context.typed,

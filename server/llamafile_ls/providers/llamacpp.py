@@ -50,10 +50,11 @@ def completion_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     return body
 
 
-def infill_body(request: Infill) -> dict[str, Any]:
+def infill_body(request: Infill, temperature: float | None = None) -> dict[str, Any]:
     """The JSON body for ``/infill``, as llama.vim sends it: the typed part of the cursor's
     line as ``prompt`` (the prefix's tokens stay cached while the user types), the extra
-    files first, time limits, and its samplers."""
+    files first, time limits, and its samplers; a temperature the model's config sets
+    joins them (0: always the likeliest answer)."""
     body: dict[str, Any] = {
         "input_prefix": request.prefix,
         "input_suffix": request.suffix,
@@ -71,6 +72,9 @@ def infill_body(request: Infill) -> dict[str, Any]:
     }
     if request.single_line:
         body["stop"] = ["\n"]
+    if temperature is not None:
+        body["samplers"].append("temperature")
+        body["temperature"] = temperature
     return body
 
 
@@ -145,7 +149,12 @@ class LlamaCppProvider(HttpProvider):
         family's FIM tokens in a raw prompt to ``/completion`` (or ``/v1/completions``)."""
         if self._has_infill is not False and self._v1 is None:
             try:
-                async for chunk in self.stream_events("/infill", infill_body(request), decode, request.max_tokens):
+                async for chunk in self.stream_events(
+                    "/infill",
+                    infill_body(request, self.model.completion_options.temperature),
+                    decode,
+                    request.max_tokens,
+                ):
                     self._has_infill = True
                     yield chunk
                 return
