@@ -224,3 +224,26 @@ async def test_a_stalled_server_times_out_and_is_said_once(tmp_path: Path, fake_
         assert len(said) == 1 and "no answer" in said[0]
     finally:
         await stop(client)
+
+
+async def test_fast_typing_asks_the_model_once_for_the_last_keystroke(
+    tmp_path: Path, fake_server: FakeModelServer
+) -> None:
+    def infill(request: Request) -> Reply:
+        return completion("return a + b"[len(request.body["prompt"].strip()) :])
+
+    fake_server.route("/infill", infill)
+    client, editor = await start(config(tmp_path, fake_server.url), caps=inline_capabilities())
+    try:
+        uri = editor.open(tmp_path / "calc.py", SOURCE)
+        asks = []
+        for index, char in enumerate("retu"):  # 50 keystrokes a second, none the suggestion's start yet
+            editor.type(uri, (1, 4 + index), (1, 4 + index), char)
+            asks.append(asyncio.ensure_future(ask(client, uri, types.Position(1, 5 + index))))
+            await asyncio.sleep(0.02)
+        results = await asyncio.gather(*asks)
+        assert results[-1] == ["rn a + b"]
+        assert len(infills(fake_server)) <= 2  # the debounce: superseded keystrokes never reach the model
+        assert infills(fake_server)[-1].body["prompt"] == "    retu"
+    finally:
+        await stop(client)
