@@ -247,3 +247,19 @@ async def test_fast_typing_asks_the_model_once_for_the_last_keystroke(
         assert infills(fake_server)[-1].body["prompt"] == "    retu"
     finally:
         await stop(client)
+
+
+def test_the_debounce_waits_for_a_pause_in_this_users_typing() -> None:
+    from typing import cast
+
+    from llamafile_ls.features.inline_completion import InlineCompletion
+    from llamafile_ls.session import Session
+
+    engine = InlineCompletion(cast(Session, None))
+    assert engine._debounce(100.0) == pytest.approx(0.225)  # after a pause: the usual typist's gap
+    for index in range(1, 30):  # 50 ms between keystrokes
+        fast = engine._debounce(100.0 + 0.05 * index)
+    assert 0.07 <= fast < 0.1  # waits just longer than this typist's gap
+    for index in range(1, 30):  # 400 ms between keystrokes
+        slow = engine._debounce(110.0 + 0.4 * index)
+    assert slow == 0.35  # never longer than this

@@ -3,9 +3,10 @@
 (Helix, Kate, eglot …), ``textDocument/completion`` — one engine behind both.
 
 Most keystrokes need no model: a suggestion the user is typing through, or one for a
-context seen before, comes from the cache at once. Otherwise, after a short debounce
-(longer while the user types fast), one fill-in-the-middle request; a new keystroke
-cancels it at once, and cancelling closes its connection, which stops the model.
+context seen before, comes from the cache at once. Otherwise, after a debounce that waits
+for a pause in the user's typing (learnt from their gaps between keystrokes), one
+fill-in-the-middle request; a new keystroke cancels it at once, and cancelling closes its
+connection, which stops the model.
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ class Settings:
     max_prompt_ms: int = 500
     max_predict_ms: int = 1000
     max_line_suffix: int = 8  # more code than this after the cursor: no suggestion unless asked
-    debounce: float = 0.03  # seconds before a request, after a pause
-    debounce_typing: float = 0.15  # … and while keystrokes come faster than typing_gap
-    typing_gap: float = 0.25
+    # Seconds before a request: 1.5 times the user's usual gap between keystrokes, so that
+    # a request waits for a pause in their typing, within these bounds.
+    min_debounce: float = 0.03
+    max_debounce: float = 0.35
+    usual_gap: float = 0.15  # until their typing says otherwise
 
 
 NOT_CONFIGURED = (
@@ -68,7 +71,8 @@ class InlineCompletion:
         self.cache = SuggestionCache()
         self.ring = ChunkRing()
         self._generation: asyncio.Task[str | None] | None = None
-        self._last_request = float("-inf")
+        self._last_keystroke = float("-inf")
+        self._usual_gap = self.settings.usual_gap
         self._said: set[str] = set()  # messages told once per session
         self._cursors: dict[str, int] = {}  # uri -> line of its last request
         self._last_uri: str | None = None
@@ -93,6 +97,7 @@ class InlineCompletion:
         if document is None:
             return None
         self._cancel()  # whatever the previous keystroke asked is no longer wanted
+        debounce = self._debounce(asyncio.get_running_loop().time())
         lines = _lines(document)
         at = document.position_codec.position_from_client_units(document.lines, position)
         settings = self.settings
@@ -105,12 +110,7 @@ class InlineCompletion:
         if hit is not None:
             self.cache.put(context.before, context.suffix, hit.suggestion)
             return Suggestion(context, hit.suggestion) if hit.suggestion else None
-        now = asyncio.get_running_loop().time()
-        typing = now - self._last_request < settings.typing_gap
-        self._last_request = now
-        generation = asyncio.ensure_future(
-            self._generate(model, context, settings.debounce_typing if typing else settings.debounce)
-        )
+        generation = asyncio.ensure_future(self._generate(model, context, debounce))
         self._generation = generation
         try:
             await asyncio.wait({generation})
@@ -121,6 +121,15 @@ class InlineCompletion:
             return None  # a newer request took over
         text = generation.result()
         return Suggestion(context, text) if text else None
+
+    def _debounce(self, now: float) -> float:
+        """How long to wait before asking the model, learnt from the gaps between requests
+        (a gap over a second is a pause, not typing)."""
+        gap, self._last_keystroke = now - self._last_keystroke, now
+        if gap < 1.0:
+            self._usual_gap = 0.8 * self._usual_gap + 0.2 * gap
+        settings = self.settings
+        return min(settings.max_debounce, max(settings.min_debounce, 1.5 * self._usual_gap))
 
     def _cancel(self) -> None:
         if self._generation is not None and not self._generation.done():
