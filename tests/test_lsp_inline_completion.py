@@ -263,3 +263,19 @@ def test_the_debounce_waits_for_a_pause_in_this_users_typing() -> None:
     for index in range(1, 30):  # 400 ms between keystrokes
         slow = engine._debounce(110.0 + 0.4 * index)
     assert slow == 0.35  # never longer than this
+
+
+async def test_a_file_opened_before_is_extra_context_and_the_file_itself_is_not(
+    tmp_path: Path, fake_server: FakeModelServer
+) -> None:
+    fake_server.route("/infill", completion("return a + b"))
+    client, editor = await start(config(tmp_path, fake_server.url), caps=inline_capabilities(), root=tmp_path)
+    try:
+        util = "".join(f"def helper_{i}(x):\n    return x + {i}\n\n\n" for i in range(4))
+        editor.open(tmp_path / "util.py", util)
+        uri = editor.open(tmp_path / "calc.py", SOURCE)
+        await ask(client, uri)
+        (request,) = infills(fake_server)
+        assert request.body["input_extra"] == [{"filename": "util.py", "text": util}]
+    finally:
+        await stop(client)
