@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import attrs
 from lsprotocol import types
@@ -176,7 +177,7 @@ class InlineCompletion:
         self.cache.put(context.before, context.suffix, suggestion)
         return suggestion
 
-    def _moved_to(self, uri: str, line: int, lines: list[str]) -> None:
+    def _moved_to(self, uri: str, line: int, lines: Sequence[str]) -> None:
         """Feed the ring as llama.vim does: the previous file where the user left it, and
         this file's code beyond the window sent around the cursor."""
         if self._last_uri is not None and self._last_uri != uri:
@@ -209,10 +210,31 @@ class InlineCompletion:
         return Path(path).name
 
 
-def _lines(document: TextDocument) -> list[str]:
-    from llamafile_ls.document import content_length
+class _Lines(Sequence[str]):
+    """A document's lines without their endings, each stripped only when read: a keystroke
+    reads a window of a few hundred lines, not the whole file."""
 
-    return [line[: content_length(line)] for line in document.lines]
+    def __init__(self, lines: Sequence[str]) -> None:
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        from llamafile_ls.document import content_length
+
+        if isinstance(index, slice):
+            return [line[: content_length(line)] for line in self._lines[index]]
+        line = self._lines[index]
+        return line[: content_length(line)]
+
+
+def _lines(document: TextDocument) -> Sequence[str]:
+    return _Lines(document.lines)
 
 
 def _eol(document: TextDocument, line: int) -> str:
