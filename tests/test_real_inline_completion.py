@@ -110,3 +110,33 @@ async def test_a_suggestion_inside_a_function_from_infill(
         )
     finally:
         await stop(client)
+
+
+async def test_without_infill_the_qwen_fim_tokens_make_the_real_model_fill_in(
+    real_qwen_server: RealServer, fake_server: FakeModelServer
+) -> None:
+    import contextlib
+
+    from llamafile_ls.config import CompletionOptions, ModelConfig
+    from llamafile_ls.providers import registry
+    from llamafile_ls.providers.base import Infill
+
+    relay_to(real_qwen_server, fake_server)
+    fake_server.route("/infill", Reply(404, "text/plain", [b"File Not Found"]))  # an old server
+    model = ModelConfig(
+        title="qwen", model="qwen2.5-coder-0.5b", api_base=fake_server.url,
+        completion_options=CompletionOptions(temperature=0), llama_cpp_args={},
+    )  # fmt: skip
+    provider = registry.create(model)
+    request = Infill(
+        prefix='def square(x):\n    """Return x squared."""\n', typed="    return ", suffix="\n\n\nprint(square(3))\n",
+        max_tokens=16,
+    )  # fmt: skip
+    try:
+        async with contextlib.aclosing(provider.infill(request)) as chunks:
+            answer = "".join([chunk.content async for chunk in chunks])
+    finally:
+        await provider.aclose()
+    assert [r.path for r in fake_server.requests] == ["/infill", "/completion"]
+    assert fake_server.requests[1].body["prompt"].startswith("<|fim_prefix|>def square(x):")
+    assert "x" in answer and "<|" not in answer  # it filled in, and stopped at its end token
