@@ -31,10 +31,11 @@ _CHATTER = re.compile(
     r"\b[^=(){}]*[:.!]\s*$",
     re.IGNORECASE,
 )
-# Special tokens a server may let through as text: the answer ends where one starts.
+# Special tokens a server may let through as text: the answer ends where one starts. Not
+# "</s>" or "[SUFFIX]": HTML and code have them (a server stops at the real ones itself).
 _SPECIAL = re.compile(
     r"<\|(?:endoftext|file_sep|fim_pad|fim_prefix|fim_suffix|fim_middle|repo_name|im_end|im_start|eot_id|end)\|>"
-    r"|<(?:fim_prefix|fim_suffix|fim_middle|file_sep|EOT|PRE|SUF|MID)>|</s>|\[(?:PREFIX|SUFFIX|MIDDLE)\]"
+    r"|<(?:fim_prefix|fim_suffix|fim_middle|file_sep|EOT)>"
     r"|<｜(?:end▁of▁sentence|fim▁begin|fim▁hole|fim▁end)｜>"
 )
 # Characters an editor closes by itself when their opener is typed.
