@@ -95,6 +95,7 @@ GOLDEN = [
     ),
     ("CRLF answers become lines", "def f():\r\n    █\r\n", "a = 1\r\n    b = 2", "a = 1\n    b = 2"),
     ("HTML's </s> is code, not an end token", "<p>█\n", "<s>old</s> new</p>", "<s>old</s> new</p>"),
+    ("what is left once the rest of the line goes is chatter", "█0\n", "SURE:0", ""),
     ("chatter alone is no suggestion", "x = █\n", "Sure! Here it is:", ""),
     ("whitespace alone is no suggestion", "x = █\n", "   \n  ", ""),
 ]

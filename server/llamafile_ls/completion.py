@@ -125,8 +125,23 @@ def _indent_string(columns: int, tabs: bool) -> str:
 
 
 def finish(raw: str, context: Context) -> str:
-    """The suggestion to show for the model's ``raw`` answer at ``context``; "" for none."""
-    text = raw[:MAX_ANSWER].replace("\r\n", "\n").replace("\r", "\n")
+    """The suggestion to show for the model's ``raw`` answer at ``context``; "" for none.
+
+    A rule's cut can give another rule something to cut ("Sure: x" loses the " x" that
+    follows the cursor, and is then chatter): the rules run again until nothing changes.
+    After the first pass each pass only shortens the text; the bound is a safety net.
+    """
+    text = _finish_once(raw[:MAX_ANSWER], context)
+    for _ in range(8):
+        again = _finish_once(text, context)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _finish_once(raw: str, context: Context) -> str:
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
     special = _SPECIAL.search(text)
     if special:
         text = text[: special.start()]
