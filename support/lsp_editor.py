@@ -81,6 +81,7 @@ class Editor:
         client.feature(types.WORKSPACE_APPLY_EDIT)(apply_edit)
         self._answer_at_once = client.protocol.fm.features[types.WORKSPACE_APPLY_EDIT]
         self.registrations: list[types.Registration] = []
+        self.server_capabilities: types.ServerCapabilities | None = None  # what initialize answered
 
         def register_capability(params: types.RegistrationParams) -> None:
             self.registrations.extend(params.registrations)
@@ -203,14 +204,16 @@ async def start(
     editor = Editor(client)
     init_options = {"configPath": str(config)} if config else {}
     init_options.update(options)
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=caps or capabilities(),
-            initialization_options=init_options,
-            root_uri=root.as_uri() if root else None,
-            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
+    editor.server_capabilities = (
+        await client.initialize_session(
+            types.InitializeParams(
+                capabilities=caps or capabilities(),
+                initialization_options=init_options,
+                root_uri=root.as_uri() if root else None,
+                workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)] if root else None,
+            )
         )
-    )
+    ).capabilities
     return client, editor
 
 

@@ -15,10 +15,10 @@ class RedactingFormatter(logging.Formatter):
 
 
 def build_server(config_path: str | None = None) -> Session:
-    from llamafile_ls.features import code_actions, commands, config_diagnostics, models
+    from llamafile_ls.features import code_actions, commands, config_diagnostics, inline_completion, models
 
     server = Session(config_path)
-    for feature in (config_diagnostics, models, commands, code_actions):
+    for feature in (config_diagnostics, models, commands, code_actions, inline_completion):
         feature.register(server)
     return server
 

@@ -37,6 +37,7 @@ class Prompt:
     text: str = ""
     messages: tuple[Message, ...] = ()
     stop: tuple[str, ...] = ()
+    max_tokens: int | None = None  # None: the model's completion_options.max_tokens
 
     @property
     def chat(self) -> bool:
@@ -49,6 +50,34 @@ class Prompt:
         if not self.messages:
             return self.text
         return "".join(f"<|{message.role}|>\n{message.content}\n" for message in self.messages)
+
+
+@attrs.frozen
+class ExtraFile:
+    """Some lines of another file, as context for a fill-in-the-middle request."""
+
+    filename: str
+    text: str
+
+
+@attrs.frozen
+class Infill:
+    """A fill-in-the-middle request: what to write between ``prefix + typed`` and ``suffix``.
+
+    ``typed`` is the cursor's line up to the cursor, apart from ``prefix`` (whole lines) so
+    that a server can keep the prefix's tokens cached while the user types on one line.
+    """
+
+    prefix: str
+    typed: str
+    suffix: str
+    extra: tuple[ExtraFile, ...] = ()
+    filename: str = ""
+    indent: int = 0  # the cursor line's indentation: lines indented less end the answer
+    max_tokens: int = 128
+    single_line: bool = False  # the answer ends at its first line break
+    max_prompt_ms: int = 500  # what llama.cpp may spend on the prompt and on the answer
+    max_predict_ms: int = 1000
 
 
 @attrs.frozen
@@ -89,6 +118,11 @@ class Provider(Protocol):
     def stream(self, prompt: Prompt) -> AsyncGenerator[Chunk, None]:
         """The answer's chunks; the last one has a ``finish``. Raises a
         :class:`~llamafile_ls.errors.ProviderError` a user can act on."""
+        ...
+
+    def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
+        """Fill in the middle: the code between ``request.prefix + request.typed`` and
+        ``request.suffix``, streamed as :meth:`stream` streams."""
         ...
 
     async def count_tokens(self, text: str) -> int | None:

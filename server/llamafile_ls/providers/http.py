@@ -78,16 +78,18 @@ class HttpProvider:
 
     # --- streaming ----------------------------------------------------------------------------
 
-    async def stream_events(self, path: str, body: dict[str, Any], decode: Decode) -> AsyncGenerator[Chunk, None]:
+    async def stream_events(
+        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int | None = None
+    ) -> AsyncGenerator[Chunk, None]:
         """POST ``body`` to ``path`` and yield the answer's chunks; the last has a finish.
 
         Leaving the iteration early closes the connection, which is how a server learns to
-        stop generating.
+        stop generating. ``max_tokens`` (else the model's) bounds a server that ignores it.
         """
         parser = EventStreamParser(decode)
         reader = LineReader()
         timeout = self.model.request_options.timeout
-        max_tokens = self.model.completion_options.max_tokens
+        max_tokens = max_tokens or self.model.completion_options.max_tokens
         received = 0
         characters = 0
         loop = asyncio.get_running_loop()

@@ -18,7 +18,7 @@ import httpx
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LlamafileLsError, ModelServerError, RequestTimedOut, ServerUnreachable
 from llamafile_ls.prompts import unique
-from llamafile_ls.providers.base import Chunk, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Infill, Probe, Prompt
 from llamafile_ls.providers.http import HttpProvider, port_of
 from llamafile_ls.sse import field
 
@@ -34,7 +34,7 @@ def completion_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     Explicit options win over ``llama_cpp_args``; stop strings from everywhere are unioned.
     """
     options = model.completion_options
-    body: dict[str, Any] = {"prompt": prompt.text, "stream": True, "n_predict": options.max_tokens}
+    body: dict[str, Any] = {"prompt": prompt.text, "stream": True, "n_predict": prompt.max_tokens or options.max_tokens}
     for name in _SAMPLING:
         value = getattr(options, name)
         if value is not None:
@@ -47,6 +47,34 @@ def completion_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
             body[key] = value
     if stops:
         body["stop"] = list(unique(stops))
+    return body
+
+
+def infill_body(request: Infill, temperature: float | None = None) -> dict[str, Any]:
+    """The JSON body for ``/infill``, as llama.vim sends it: the typed part of the cursor's
+    line as ``prompt`` (the prefix's tokens stay cached while the user types), the extra
+    files first, time limits, and its samplers; a temperature the model's config sets
+    joins them (0: always the likeliest answer)."""
+    body: dict[str, Any] = {
+        "input_prefix": request.prefix,
+        "input_suffix": request.suffix,
+        "input_extra": [{"filename": extra.filename, "text": extra.text} for extra in request.extra],
+        "prompt": request.typed,
+        "n_predict": request.max_tokens,
+        "n_indent": request.indent,
+        "top_k": 40,
+        "top_p": 0.90,
+        "samplers": ["top_k", "top_p", "infill"],
+        "stream": True,
+        "cache_prompt": True,
+        "t_max_prompt_ms": request.max_prompt_ms,
+        "t_max_predict_ms": request.max_predict_ms,
+    }
+    if request.single_line:
+        body["stop"] = ["\n"]
+    if temperature is not None:
+        body["samplers"].append("temperature")
+        body["temperature"] = temperature
     return body
 
 
@@ -73,6 +101,7 @@ class LlamaCppProvider(HttpProvider):
         self._transport = transport
         self._tokenize_supported: bool | None = None
         self._v1: OpenAIProvider | None = None  # a llamafile --v2: its /v1 API, once found
+        self._has_infill: bool | None = None  # False once /infill answered 404 or 501
 
     @property
     def wants_chat(self) -> bool:
@@ -102,7 +131,8 @@ class LlamaCppProvider(HttpProvider):
         if self._v1 is None:
             started = False
             try:
-                async for chunk in self.stream_events("/completion", completion_body(self.model, prompt), decode):
+                body = completion_body(self.model, prompt)
+                async for chunk in self.stream_events("/completion", body, decode, prompt.max_tokens):
                     started = True
                     yield chunk
                 return
@@ -112,6 +142,29 @@ class LlamaCppProvider(HttpProvider):
                     raise
         assert self._v1 is not None
         async for chunk in self._v1.stream(prompt):
+            yield chunk
+
+    async def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
+        """``/infill``; where the server has none (404) or the model no FIM tokens (501), the
+        family's FIM tokens in a raw prompt to ``/completion`` (or ``/v1/completions``)."""
+        if self._has_infill is not False and self._v1 is None:
+            try:
+                async for chunk in self.stream_events(
+                    "/infill",
+                    infill_body(request, self.model.completion_options.temperature),
+                    decode,
+                    request.max_tokens,
+                ):
+                    self._has_infill = True
+                    yield chunk
+                return
+            except ModelServerError as error:
+                if self._has_infill or error.status not in (404, 501):
+                    raise
+                self._has_infill = False
+        from llamafile_ls.providers.fim import fim_prompt
+
+        async for chunk in self.stream(fim_prompt(self.model.model or self.model.title, request)):
             yield chunk
 
     async def _found_v1(self) -> bool:

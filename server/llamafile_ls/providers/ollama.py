@@ -17,7 +17,7 @@ import httpx
 
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ServerUnreachable
-from llamafile_ls.providers.base import Chunk, Finish, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt
 from llamafile_ls.providers.http import HttpProvider
 from llamafile_ls.sse import field
 
@@ -29,7 +29,7 @@ _FINISH: dict[str, Finish] = {"stop": "stop", "length": "length"}
 def request_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     options: dict[str, Any] = {
         "num_ctx": model.context_length,
-        "num_predict": model.completion_options.max_tokens,
+        "num_predict": prompt.max_tokens or model.completion_options.max_tokens,
     }
     for ours, theirs in _OPTIONS.items():
         value = getattr(model.completion_options, ours)
@@ -44,6 +44,16 @@ def request_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     else:
         body["prompt"] = prompt.text
         body["raw"] = True  # already in the model's format: no template around it
+    return body
+
+
+def infill_body(model: ModelConfig, request: Infill) -> dict[str, Any]:
+    """``/api/generate`` with ``suffix``: Ollama writes the model's own FIM prompt (its
+    template's Suffix), so ``raw`` stays false."""
+    stop = ("\n",) if request.single_line else ()
+    body = request_body(model, Prompt(text=request.prefix + request.typed, stop=stop, max_tokens=request.max_tokens))
+    body["suffix"] = request.suffix
+    body["raw"] = False
     return body
 
 
@@ -79,7 +89,10 @@ class OllamaProvider(HttpProvider):
 
     def stream(self, prompt: Prompt) -> AsyncGenerator[Chunk, None]:
         path = "/api/chat" if prompt.chat else "/api/generate"
-        return self.stream_events(path, request_body(self.model, prompt), decode)
+        return self.stream_events(path, request_body(self.model, prompt), decode, prompt.max_tokens)
+
+    def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
+        return self.stream_events("/api/generate", infill_body(self.model, request), decode, request.max_tokens)
 
     async def count_tokens(self, text: str) -> int | None:
         return None  # Ollama has no tokenizer endpoint: the budget estimates

@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ModelServerError, ServerUnreachable
-from llamafile_ls.providers.base import Chunk, Finish, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt
 from llamafile_ls.providers.http import _AUTH_KINDS, HttpProvider, _error_kinds, port_of
 from llamafile_ls.redaction import SECRETS
 from llamafile_ls.sse import Decode, error_message, field
@@ -30,7 +30,7 @@ _HINTS = {
 
 
 def request_body(model_name: str, options: Any, prompt: Prompt) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model_name, "stream": True, "max_tokens": options.max_tokens}
+    body: dict[str, Any] = {"model": model_name, "stream": True, "max_tokens": prompt.max_tokens or options.max_tokens}
     if prompt.chat:
         body["messages"] = [{"role": message.role, "content": message.content} for message in prompt.messages]
     else:
@@ -110,13 +110,21 @@ class OpenAIProvider(HttpProvider):
         body = request_body(self.model_name, self.model.completion_options, prompt)
         path, decode = ("/chat/completions", decode_chat) if prompt.chat else ("/completions", decode_completion)
         if self.base_url.endswith("/v1"):
-            return self.stream_events(path, body, decode)
-        return self._stream_without_v1(path, body, decode)
+            return self.stream_events(path, body, decode, prompt.max_tokens)
+        return self._stream_without_v1(path, body, decode, prompt.max_tokens)
 
-    async def _stream_without_v1(self, path: str, body: dict[str, Any], decode: Decode) -> AsyncGenerator[Chunk, None]:
+    def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
+        """The OpenAI API has no fill-in-the-middle: the model's own FIM tokens, raw, to /completions."""
+        from llamafile_ls.providers.fim import fim_prompt
+
+        return self.stream(fim_prompt(self.model_name, request))
+
+    async def _stream_without_v1(
+        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int | None
+    ) -> AsyncGenerator[Chunk, None]:
         """LM Studio answers a path it does not have with HTTP 200 and ``{"error": "Unexpected
         endpoint or method. (POST /chat/completions)"}``: say where its API is."""
-        async with contextlib.aclosing(self.stream_events(path, body, decode)) as chunks:
+        async with contextlib.aclosing(self.stream_events(path, body, decode, max_tokens)) as chunks:
             try:
                 async for chunk in chunks:
                     yield chunk
