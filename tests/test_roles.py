@@ -250,3 +250,24 @@ async def test_the_session_exposes_the_autocomplete_model() -> None:
     session.select("tab")  # without a role: not for autocomplete
     assert session.model().title == "tab" and session.autocomplete_model() is config.models[0]
     assert attrs.evolve(config, models=config.models[:1]).model_for("autocomplete") is None
+
+
+def test_the_cli_edits_with_the_edit_model(tmp_path: Path, fake_server: FakeModelServer) -> None:
+    import subprocess
+    import sys
+
+    from support.ports import free_port
+
+    fake_server.route("/completion", completion("x = 10\n"))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({
+        "models": [{"title": "chat", "provider": "llamafile", "apiBase": f"http://127.0.0.1:{free_port()}"},
+                   {"title": "editor", "provider": "llamafile", "apiBase": fake_server.url}],
+        "model_roles": {"default": "chat", "edit": "editor"},
+    }))  # fmt: skip
+    app = tmp_path / "a.py"
+    app.write_text(SOURCE)
+    command = [sys.executable, "-m", "llamafile_ls", "edit", str(app), "--lines", "1-1", "-i", "make x 10"]
+    done = subprocess.run([*command, "--write", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert app.read_text() == "x = 10\ny = 2\n"

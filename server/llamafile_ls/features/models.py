@@ -45,7 +45,7 @@ def register(server: Session) -> None:
         try:
             chosen = contract.read(contract.SelectModelArguments, argument, SELECT_MODEL)
         except contract.ContractError as error:
-            usage = f'{SELECT_MODEL} takes {{"title": "<model title>", "role"?: "edit" | "chat" | "autocomplete" | …}}'
+            usage = f'{SELECT_MODEL} takes {{"title": "<model title>"}}, and "role" to pick it for one role only'
             raise JsonRpcInvalidParams.of(ValueError(f"{error}; {usage}")) from None
         try:
             ls.config().model(chosen.title)
