@@ -183,12 +183,6 @@ class Config:
         not_only_autocomplete = (model for model in self.models if set(model.roles) - {"autocomplete"})
         return next(general, next(not_only_autocomplete, self.models[0]))
 
-    def roles_of(self, model: ModelConfig) -> tuple[Role, ...]:
-        """The roles ``model`` names, and those llamafile-ls serves that it is picked for."""
-        return tuple(
-            role for role in ROLES if role in model.roles or (role in SERVED_ROLES and self.model_for(role) is model)
-        )
-
     def model(self, title: str | None = None) -> ModelConfig:
         """The model with this title; the first one when no title is given."""
         if title is None:
