@@ -281,7 +281,7 @@ async def test_bad_params(
             assert_error(caught.value, words)
         elif kind == "models":
             assert await execute(client, command, *arguments(uri)) == [
-                {"title": words, "provider": "llamafile", "model": "smollm2", "active": True}
+                {"title": words, "provider": "llamafile", "model": "smollm2", "active": True, "roles": ["edit", "chat"]}
             ]
         else:
             assert_refused(await execute(client, command, *arguments(uri)), words)

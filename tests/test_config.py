@@ -70,7 +70,7 @@ def test_defaults_are_the_documented_ones() -> None:
     model = parse_config('{"models": [{"title": "t", "provider": "llamafile", "model": "m"}]}').models[0]
     assert model.api_base == "http://localhost:8080"
     assert model.context_length == 2048
-    assert model.completion_options.max_tokens == 1023
+    assert model.completion_options.max_tokens is None  # sized per request (budget.answer_tokens)
     assert model.request_options.timeout == 300
     assert model.llama_cpp_args == {"stop": ["[INST]"]}
 

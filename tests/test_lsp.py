@@ -434,8 +434,8 @@ async def test_models_are_listed_and_selected(tmp_path: Path, model_server: Fake
     client, editor = await start(config, model="two")
     try:
         assert await execute(client, "llamafile.listModels") == [
-            {"title": "one", "provider": "llamafile", "model": "a", "active": False},
-            {"title": "two", "provider": "llamafile", "model": "b", "active": True},
+            {"title": "one", "provider": "llamafile", "model": "a", "active": False, "roles": []},
+            {"title": "two", "provider": "llamafile", "model": "b", "active": True, "roles": ["edit", "chat"]},
         ]
         assert await execute(client, "llamafile.selectModel", {"title": "one"}) == {"title": "one"}
         assert [m["active"] for m in await execute(client, "llamafile.listModels")] == [True, False]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
+from llamafile_ls.contract import Role
 from llamafile_ls.errors import LlamafileLsError
 from llamafile_ls.prompts import CODE_ONLY, CONTEXT, MORE, SELECTED, custom_command_body
 
@@ -54,6 +55,12 @@ class Action:
     def prose(self) -> bool:
         """The answer is Markdown to read, not code."""
         return self.output == "document"
+
+    @property
+    def role(self) -> Role:
+        """Which model it goes to: an answer to read (/explain) is the chat model's; code, the
+        edit model's."""
+        return "chat" if self.output == "document" else "edit"
 
     @property
     def label(self) -> str:

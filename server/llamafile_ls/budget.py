@@ -151,3 +151,30 @@ def _nearest_lines(prefix: Sequence[str], suffix: Sequence[str], budget_chars: f
     if above + 1 < len(above_sums) and above_sums[above + 1] + below_sums[below] <= budget_chars:
         above += 1  # the next round starts above
     return above, below
+
+
+# --- the answer's budget ----------------------------------------------------------------------
+
+# What a rewrite of the selection needs at least: the selection again, grown (comments,
+# docstrings and type hints come on top of the code), and room for a code fence and a line
+# or two more. The seed sized its answers the same way (2.5x a large selection).
+REWRITE_FACTOR = 2
+REWRITE_SLACK = 128
+# The most an answer gets when the context has more room: past it a model that runs on (a
+# small one repeating a line) is stopped before it costs minutes. The seed's cap too.
+ANSWER_CAP = 4096
+
+
+def rewrite_tokens(code: str) -> int:
+    """Tokens the answer needs at least to rewrite ``code``."""
+    return estimate_tokens(code) * REWRITE_FACTOR + REWRITE_SLACK
+
+
+def answer_tokens(context_length: int, fitted: FittedPrompt, needed: int) -> int:
+    """The answer's budget when the config sets none: the room the context has left after the
+    prompt, up to :data:`ANSWER_CAP`, and never less than ``needed`` (the prompt was fitted
+    to leave that much). A prompt whose tokens were estimated, not counted, is taken at twice
+    its estimate, so the budget stays within the context whatever the tokenizer."""
+    prompt_tokens = fitted.tokens if fitted.counted else 2 * fitted.tokens
+    room = context_length - prompt_tokens - SAFETY_TOKENS
+    return max(needed, min(room, max(needed, ANSWER_CAP)))

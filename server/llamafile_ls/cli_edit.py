@@ -109,7 +109,7 @@ async def _edit(args: argparse.Namespace, config_path: str | None) -> int:
 
     config = load_config(config_path)
     loaded(config)
-    model = config.model(args.model)
+    model = config.model(args.model) if args.model else (config.model_for("edit") or config.model())
     name: str = args.file
     read = _read_file(name)
     lines = textedit.split_lines(read.text)  # LSP lines: only \n, \r\n and \r end one

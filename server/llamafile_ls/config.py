@@ -20,13 +20,14 @@ import math
 import re
 import shlex
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, Protocol, get_args
+from typing import Any, Protocol, get_args
 from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 
 from llamafile_ls import actions, jsonc, prompts
+from llamafile_ls.contract import Role
 from llamafile_ls.errors import ConfigError, TemplateError
 from llamafile_ls.providers import registry as providers
 
@@ -55,7 +56,22 @@ class CompletionOptions:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     stop: tuple[str, ...] = ()
-    max_tokens: int = attrs.field(default=1023, validator=_tokens)
+    # None: sized per request (an edit gets room for its rewrite; see budget.answer_tokens).
+    max_tokens: int | None = attrs.field(default=None, validator=attrs.validators.optional(_tokens))
+    # Continue's further options, sent under each server's own names where it has them
+    # (the provider's module maps them) and left out where it has not.
+    min_p: float | None = None
+    typical_p: float | None = None
+    tfs_z: float | None = None
+    mirostat: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.in_((0, 1, 2)))
+    )
+    mirostat_tau: float | None = None
+    mirostat_eta: float | None = None
+    repeat_penalty: float | None = None
+    repeat_last_n: int | None = None
+    seed: int | None = None
+    keep_alive: int | str | None = None  # Ollama's: how long the model stays loaded ("5m", 300, -1)
 
 
 @attrs.frozen
@@ -139,8 +155,10 @@ class LocalSetting:
     column: int | None = None
 
 
-Role = Literal["chat", "edit", "apply", "autocomplete", "embed", "rerank", "summarize"]
 ROLES: tuple[Role, ...] = get_args(Role)
+# The roles a request here goes by: edits (and the commands that edit), answers to read
+# (/explain), and inline completion.
+SERVED_ROLES: tuple[Role, ...] = ("edit", "chat", "autocomplete")
 
 
 @attrs.frozen
@@ -153,12 +171,17 @@ class Config:
     local: tuple[LocalSetting, ...] = attrs.field(default=(), eq=False, repr=False)
 
     def model_for(self, role: Role) -> ModelConfig | None:
-        """The model for ``role``: the first that names it among its roles; for "edit" and
-        "chat", else the first model; for "autocomplete", else none (it is never guessed)."""
+        """The model for ``role``: the first that names it among its roles; else, for any role
+        but "autocomplete" (which is never guessed), the first model that names no role, or
+        failing that the first that is not only an autocomplete model."""
         for model in self.models:
             if role in model.roles:
                 return model
-        return None if role == "autocomplete" else self.models[0]
+        if role == "autocomplete":
+            return None
+        general = (model for model in self.models if not model.roles)
+        not_only_autocomplete = (model for model in self.models if set(model.roles) - {"autocomplete"})
+        return next(general, next(not_only_autocomplete, self.models[0]))
 
     def model(self, title: str | None = None) -> ModelConfig:
         """The model with this title; the first one when no title is given."""
@@ -278,6 +301,12 @@ def _structure_str_dict(value: Any, _type: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _structure_int_or_str(value: Any, _type: Any) -> int | str | None:
+    if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise _Invalid('a number of seconds or a duration like "5m"', value)
+
+
 def _structure_any_dict(value: Any, _type: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _Invalid("an object", value)
@@ -302,6 +331,7 @@ def _make_converter() -> cattrs.Converter:
         (tuple[str, ...], _structure_stop),
         (dict[str, str], _structure_str_dict),
         (dict[str, Any], _structure_any_dict),
+        (int | str | None, _structure_int_or_str),
     ):
         converter.register_structure_hook_func(_is_exactly(exact), hook)
     return converter
@@ -329,7 +359,27 @@ _CONTINUE_MODEL = frozenset(
 )  # fmt: skip
 _TOP_LEVEL_FIELDS = frozenset(
     {"models", "system_message", "completion_options", "request_options", "slash_commands", "custom_commands"}
-)
+) | frozenset({"model_roles", "tab_autocomplete_model"})  # read by _assign_roles
+# The seed's (Continue 0.1's) own top-level keys: written by it, meaning nothing here.
+_SEED_TOP_LEVEL = frozenset(
+    {
+        "disallowed_steps", "allow_anonymous_telemetry", "retrieval_settings", "context_providers",
+        "user_token", "data_server_url", "disable_summaries", "disable_indexing", "steps_on_startup",
+        "on_traceback", "policy_override",
+    }
+)  # fmt: skip
+# Continue's completion options no server here takes as a sampling option (threads, mmap,
+# GPU layers, tools, reasoning…): accepted and not sent.
+_CONTINUE_COMPLETION = frozenset(
+    {
+        "numThreads", "useMmap", "numGpu", "raw", "stream", "reasoning", "reasoningBudgetTokens",
+        "prediction", "tools", "toolChoice", "promptCaching", "n_threads", "use_mmap", "num_gpu",
+    }
+)  # fmt: skip
+_OPTIONS_QUIET = {
+    "completion_options": _CONTINUE_COMPLETION,
+    "request_options": frozenset({"noProxy", "extraBodyProperties"}),
+}
 _OPTIONS: tuple[tuple[str, type], ...] = (
     ("completion_options", CompletionOptions),
     ("request_options", RequestOptions),
@@ -453,7 +503,7 @@ def config_from_document(
     the translation of a config.yaml) and come first."""
     reader = _Reader(document, source)
     reader.warnings.extend(warnings)
-    top = reader.normalize(document.value, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL)
+    top = reader.normalize(document.value, [], _TOP_LEVEL_FIELDS, _CONTINUE_TOP_LEVEL | _SEED_TOP_LEVEL)
     raw_models = top.get("models")
     if raw_models is None:
         raise reader.fail(
@@ -468,46 +518,28 @@ def config_from_document(
     shared: dict[str, dict[str, Any]] = {}
     for key, cls in _OPTIONS:
         if key in top:
-            raw = reader.normalize(top[key], [key], _field_names(cls))
+            raw = reader.normalize(top[key], [key], _field_names(cls), _OPTIONS_QUIET[key])
             options = _check_options(reader, _structure(reader, raw, cls, [key]), [key], raw.keys())
             shared[key] = {name: getattr(options, name) for name in raw}
     models: list[ModelConfig] = []
+    skipped: dict[str, str] = {}  # the title of a model of a provider not served → that provider
     for index, raw in enumerate(raw_models):
-        path: list[str | int] = ["models", index]
-        entry = reader.normalize(raw, path, _field_names(ModelConfig), _CONTINUE_MODEL)
-        provider = entry.get("provider", "llamafile")
-        if isinstance(provider, str) and provider not in PROVIDERS:
-            reader.warn(
-                [*path, "provider"],
-                f"provider {provider!r} is not served by llamafile-ls; this model is skipped",
-            )
-            continue
-        if isinstance(provider, str):
-            entry.setdefault("api_base", providers.KINDS[provider].api_base)  # where that kind listens
-        if "system_message" not in entry and "system_message" in top:
-            entry["system_message"] = top["system_message"]
-        own: dict[str, Iterable[str]] = {}
-        for key, cls in _OPTIONS:
-            mine = reader.normalize(entry[key], [*path, key], _field_names(cls)) if key in entry else {}
-            own[key] = mine.keys()
-            entry[key] = {**shared.get(key, {}), **mine}
-        if "title" not in entry and isinstance(entry.get("model"), str):
-            entry["title"] = entry["model"]
-        model = _structure_model(reader, entry, path)
-        model = _check_model(reader, model, path)
-        for key, _cls in _OPTIONS:
-            options = _check_options(reader, getattr(model, key), [*path, key], own[key])
-            model = attrs.evolve(model, **{key: options})
-        models.append(model)
+        model = _read_model(reader, raw, ["models", index], top, shared, skipped)
+        if model is not None:
+            models.append(model)
     if not models:
         raise reader.fail(
             ["models"],
             f"no model with a provider llamafile-ls serves ({', '.join(sorted(PROVIDERS))}); add one, "
             f"e.g. {_EXAMPLE_MODEL}",
         )
+    models = _assign_roles(reader, top, shared, models, skipped)
     _check_unique_titles(reader, models)
     slash = _slash_commands(reader, top["slash_commands"]) if "slash_commands" in top else None
     custom = _custom_commands(reader, top.get("custom_commands", []))
+    if isinstance(top.get("slash_commands"), list) and _is_seed_list(top["slash_commands"]):
+        # The seed's example /test (tests as chat output) gives way to the built-in one.
+        custom = tuple(c for c in custom if (c.name, c.prompt) != ("test", _SEED_TEST_PROMPT))
     return Config(
         models=tuple(models),
         source=source,
@@ -518,9 +550,166 @@ def config_from_document(
     )
 
 
-def _slash_commands(reader: _Reader, raw: Any) -> tuple[SlashCommand, ...]:
+def _read_model(
+    reader: _Reader,
+    raw: Any,
+    path: list[str | int],
+    top: dict[str, Any],
+    shared: dict[str, dict[str, Any]],
+    skipped: dict[str, str],
+) -> ModelConfig | None:
+    """One model entry, checked; None (with a warning) for a provider not served here."""
+    entry = reader.normalize(raw, path, _field_names(ModelConfig), _CONTINUE_MODEL)
+    provider = entry.get("provider", "llamafile")
+    if isinstance(provider, str) and provider not in PROVIDERS:
+        title = entry.get("title", entry.get("model"))
+        if isinstance(title, str):
+            skipped[title] = provider
+        if provider not in _GONE_TRIALS:  # the seed's own placeholders: nothing the user can do
+            reader.warn(
+                [*path, "provider"], f"provider {provider!r} is not served by llamafile-ls; this model is skipped"
+            )
+        return None
+    if isinstance(provider, str):
+        entry.setdefault("api_base", providers.KINDS[provider].api_base)  # where that kind listens
+    if "system_message" not in entry and "system_message" in top:
+        entry["system_message"] = top["system_message"]
+    own: dict[str, Iterable[str]] = {}
+    for key, cls in _OPTIONS:
+        mine = (
+            reader.normalize(entry[key], [*path, key], _field_names(cls), _OPTIONS_QUIET[key]) if key in entry else {}
+        )
+        own[key] = mine.keys()
+        entry[key] = {**shared.get(key, {}), **mine}
+    if "title" not in entry and isinstance(entry.get("model"), str):
+        entry["title"] = entry["model"]
+    model = _structure_model(reader, entry, path)
+    model = _check_model(reader, model, path)
+    for key, _cls in _OPTIONS:
+        options = _check_options(reader, getattr(model, key), [*path, key], own[key])
+        model = attrs.evolve(model, **{key: options})
+    return model
+
+
+# --- roles: the seed's model_roles and Continue's tabAutocompleteModel ----------------------------
+
+# The free trials of the seed and of Continue: hosted services that are gone. Their entries in
+# a config the seed wrote are its defaults, skipped without a word unless a role names them.
+_GONE_TRIALS = frozenset({"openai-free-trial", "free-trial"})
+# The seed's model_roles: "default" serves every role the others leave unset.
+_SEED_DEFAULT_ROLES: tuple[Role, ...] = ("edit", "chat", "summarize")
+
+
+def _assign_roles(
+    reader: _Reader,
+    top: dict[str, Any],
+    shared: dict[str, dict[str, Any]],
+    models: list[ModelConfig],
+    skipped: dict[str, str],
+) -> list[ModelConfig]:
+    """The models with the roles ``model_roles`` gives them, and the autocomplete model."""
+    if "tab_autocomplete_model" in top:
+        models = _add_autocomplete(reader, top, shared, models, skipped)
+    raw = top.get("model_roles")
+    if raw is None:
+        return models
+    if not isinstance(raw, dict):
+        reader.warn(["model_roles"], f'expected an object like {{"default": "<model title>"}}, got {_describe(raw)}; '
+                    "it is ignored")  # fmt: skip
+        return models
+    titles = {model.title for model in models}
+    chosen: dict[str, str] = {}  # role → title
+    default: str | None = None
+    for key, title in raw.items():
+        path: list[str | int] = ["model_roles", key]
+        if title is None:
+            continue
+        if key != "default" and key not in ROLES:
+            reader.warn(path, f"unknown role {key!r} is ignored; the roles are default, {', '.join(ROLES)}")
+            continue
+        if not isinstance(title, str):
+            reader.warn(path, f"expected a model title, got {_describe(title)}; it is ignored")
+            continue
+        if title not in titles:
+            why = (f"its provider {skipped[title]!r} is not served by llamafile-ls" if title in skipped
+                   else "no model has that title")  # fmt: skip
+            reader.warn(path, f"names the model {_clip_title(title)}, but {why}; the first model serves this role")
+            continue
+        if key == "default":
+            default = title
+        else:
+            chosen[key] = title
+    if default is not None:
+        for role in _SEED_DEFAULT_ROLES:
+            chosen.setdefault(role, default)
+    return [
+        attrs.evolve(model, roles=prompts.unique([*model.roles, *(r for r, t in chosen.items() if t == model.title)]))
+        for model in models
+    ]
+
+
+def _add_autocomplete(
+    reader: _Reader,
+    top: dict[str, Any],
+    shared: dict[str, dict[str, Any]],
+    models: list[ModelConfig],
+    skipped: dict[str, str],
+) -> list[ModelConfig]:
+    """Continue's ``tabAutocompleteModel`` (an object, or a list of them): a model with the
+    role "autocomplete" — one of the models when its title is theirs, else one more, last,
+    so that it never becomes the model of the other roles."""
+    raw = top["tab_autocomplete_model"]
+    entries = raw if isinstance(raw, list) else [raw]
+    for index, item in enumerate(entries):
+        path: list[str | int] = (
+            ["tab_autocomplete_model", index] if isinstance(raw, list) else ["tab_autocomplete_model"]
+        )
+        if isinstance(item, dict) and not item.get("title") and not item.get("model"):
+            continue  # an empty placeholder, as Continue's own default config has
+        model = _read_model(reader, item, path, top, shared, skipped)
+        if model is None:
+            continue
+        same = next((i for i, known in enumerate(models) if known.title == model.title), None)
+        if same is None:
+            models = [*models, attrs.evolve(model, roles=prompts.unique([*model.roles, "autocomplete"]))]
+        else:
+            known = models[same]
+            models[same] = attrs.evolve(known, roles=prompts.unique([*known.roles, "autocomplete"]))
+    return models
+
+
+# --- slash commands -----------------------------------------------------------------------------
+
+# The steps the seed's slash_commands run (its StepName): a list of them is the seed's own,
+# not a choice among llamafile-ls's commands.
+_SEED_STEPS = frozenset(
+    {
+        "AnswerQuestionChroma", "GenerateShellCommandStep", "EditHighlightedCodeStep", "ShareSessionStep",
+        "CommentCodeStep", "ClearHistoryStep", "StackOverflowStep", "OpenConfigStep", "DefaultOnTracebackStep",
+    }
+)  # fmt: skip
+# The prompt of the example custom command /test the seed put in every config.json.
+_SEED_TEST_PROMPT = (
+    "Write a comprehensive set of unit tests for the selected code. It should setup, run tests that check "
+    "for correctness including important edge cases, and teardown. Ensure that the tests are complete and "
+    "sophisticated. Give the tests just as chat output, don't edit any file."
+)
+
+
+def _is_seed_list(raw: list[Any]) -> bool:
+    return bool(raw) and all(isinstance(item, dict) and item.get("step") in _SEED_STEPS for item in raw)
+
+
+def _slash_commands(reader: _Reader, raw: Any) -> tuple[SlashCommand, ...] | None:
     if not isinstance(raw, list):
         raise reader.fail(["slash_commands"], f"expected a list of commands, got {_describe(raw)}")
+    if _is_seed_list(raw):
+        builtins = ", ".join(f"/{name}" for name in sorted(actions.SLASH_NAMES))
+        reader.warn(["slash_commands"], "this is the list of the seed's own steps (Continue 0.1), which "
+                    f"llamafile-ls does not run; every built-in command is offered instead ({builtins}), and the "
+                    "seed's example custom command /test gives way to the built-in one. "
+                    "Remove slash_commands, or list the built-in commands you want")  # fmt: skip
+        return None
     commands: list[SlashCommand] = []
     for index, item in enumerate(raw):
         path: list[str | int] = ["slash_commands", index]

@@ -74,6 +74,10 @@ class CommandResult:
     text: str | None = attrs.field(default=None, metadata={"doc": "the answer, for answers that are text to read"})
 
 
+# What a model is for (Continue's roles); the config reads them, the clients show them.
+Role = Literal["chat", "edit", "apply", "autocomplete", "embed", "rerank", "summarize"]
+
+
 @attrs.frozen
 class ModelInfo:
     """One entry of ``llamafile.listModels``."""
@@ -81,7 +85,10 @@ class ModelInfo:
     title: str
     provider: str
     model: str
-    active: bool
+    active: bool = attrs.field(metadata={"doc": "edits go to this model"})
+    roles: list[Role] = attrs.field(
+        factory=list, metadata={"doc": "the roles requests now pick this model for, and those the config gives it"}
+    )
 
 
 @attrs.frozen
@@ -89,11 +96,16 @@ class SelectModelArguments:
     """``llamafile.selectModel``: the model later requests use."""
 
     title: str
+    role: Role | None = attrs.field(
+        default=None,
+        metadata={"doc": "only for this role (e.g. edit, chat, autocomplete); default: every role but autocomplete"},
+    )
 
 
 @attrs.frozen
 class SelectModelResult:
     title: str
+    role: Role | None = None
 
 
 State = Literal["waiting", "starting", "generating", "applying", "done"]
@@ -280,6 +292,9 @@ def _type_schema(kind: Any) -> dict[str, Any]:
         return {"type": "string", "enum": list(typing.get_args(kind))}
     if attrs.has(kind):
         return {"$ref": f"#/$defs/{kind.__name__}"}
+    if origin is list:
+        (item,) = typing.get_args(kind)
+        return {"type": "array", "items": _type_schema(item)}
     simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
     return {"type": simple[kind]}
 

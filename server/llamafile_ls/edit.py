@@ -24,6 +24,10 @@ from llamafile_ls.providers.base import Chunk, Message, Prompt, Provider
 
 ProgressCallback = Callable[[int], None]  # called with the number of chunks received so far
 
+# The sampling temperature of an edit when the config sets none (llama.cpp would sample at
+# 0.8, the seed sent 0.5). Chosen by measurement: bench/temperature.py, docs/sampling.md.
+DEFAULT_TEMPERATURE = 0.2
+
 
 @attrs.frozen
 class EditRequest:
@@ -113,15 +117,21 @@ async def prepare_prompt(
         system = Message("system", variables["system_message"])
         return Prompt(messages=(system, Message("user", text)), stop=stop)
 
+    # The answer's budget: the config's max_tokens, else room for a rewrite of the selection
+    # (the prompt is fitted to leave that much), then whatever room the context has left.
+    chosen = model.completion_options.max_tokens
+    needed = chosen if chosen is not None else budget.rewrite_tokens(selection.code)
     fitted = await budget.fit_prompt(
         render,
         selection.prefix_lines,
         selection.suffix_lines,
         context_length=model.context_length,
-        max_tokens=model.completion_options.max_tokens,
+        max_tokens=needed,
         count=source.count_tokens,
     )
-    return PreparedPrompt(fitted.prompt, selection, fitted)
+    answer = chosen if chosen is not None else budget.answer_tokens(model.context_length, fitted, needed)
+    prompt = attrs.evolve(fitted.prompt, max_tokens=answer, temperature=DEFAULT_TEMPERATURE)
+    return PreparedPrompt(prompt, selection, fitted)
 
 
 async def collect_answer(
@@ -150,9 +160,14 @@ async def collect_answer(
             "lower context_length to the server's --ctx-size (per slot)"
         )
     if last.finish == "length":
+        if model.completion_options.max_tokens is not None:
+            raise EditRejected(
+                f"the answer reached max_tokens ({model.completion_options.max_tokens}) before it was "
+                "finished; raise completion_options.max_tokens or select less code"
+            )
         raise EditRejected(
-            f"the answer reached max_tokens ({model.completion_options.max_tokens}) before it was "
-            "finished; raise completion_options.max_tokens or select less code"
+            f"the answer reached max_tokens ({prepared.prompt.max_tokens}, the room the context had left) before "
+            "it was finished; select less code, or raise context_length (and the server's --ctx-size)"
         )
     if last.finish == "error":
         raise EditRejected(

@@ -101,6 +101,14 @@ FAMILIES: dict[str, PromptFamily] = {
             "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
             ("<|eot_id|>",),
         ),
+        # The seed's: Phind-CodeLlama's sections, and Anthropic's Human/Assistant turns.
+        PromptFamily(
+            "phind",
+            "### System Prompt\n{{{system_message}}}\n\n### User Message\n",
+            "\n### Assistant\n",
+            ("### User Message",),
+        ),
+        PromptFamily("anthropic", "\n\nHuman: {{{system_message}}}\n\n", "\n\nAssistant: ", ("\n\nHuman:",)),
         PromptFamily(
             "gemma",
             "<start_of_turn>user\n{{{system_message}}}\n\n",
@@ -114,6 +122,8 @@ TEMPLATE_NAMES = frozenset(FAMILIES) | frozenset(FAMILY_ALIASES)
 
 # Checked in order against the lower-cased model name; the first hit wins.
 _DETECTION: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("phind",), "phind"),  # before llama: Phind-CodeLlama is a CodeLlama in Phind's format
+    (("claude",), "anthropic"),
     (("llama3", "llama-3", "llama_3"), "llama3"),
     (("gemma",), "gemma"),
     (("deepseek",), "deepseek"),

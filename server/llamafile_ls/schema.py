@@ -47,13 +47,25 @@ DESCRIPTIONS: dict[str, str] = {
     "use_legacy_completions_endpoint": "OpenAI-compatible servers: send a raw prompt in the model's own format to "
     "/completions instead of chat messages to /chat/completions.",
     # CompletionOptions
-    "temperature": "Sampling temperature.",
+    "temperature": "Sampling temperature. When not set, edits are sampled at 0.2 (measured to land most edits).",
     "top_p": "Nucleus sampling probability.",
     "top_k": "Top-k sampling.",
     "presence_penalty": "Presence penalty.",
     "frequency_penalty": "Frequency penalty.",
     "stop": "Strings that end the answer.",
-    "max_tokens": "The most tokens an answer may have (sent as n_predict). An answer cut off here is refused.",
+    "max_tokens": "The most tokens an answer may have (sent as n_predict). An answer cut off here is refused. "
+    "When not set, an edit gets the room its prompt leaves in context_length (up to 4096), and at least twice "
+    "the selection.",
+    "min_p": "Min-p sampling (llama.cpp, Ollama).",
+    "typical_p": "Locally typical sampling (llama.cpp, Ollama).",
+    "tfs_z": "Tail-free sampling (llamafile, older llama.cpp, Ollama).",
+    "mirostat": "Mirostat sampling: 0 off, 1 Mirostat, 2 Mirostat 2.0 (llama.cpp, Ollama).",
+    "mirostat_tau": "Mirostat's target entropy (llama.cpp, Ollama).",
+    "mirostat_eta": "Mirostat's learning rate (llama.cpp, Ollama).",
+    "repeat_penalty": "Penalty for repeated tokens (llama.cpp, Ollama).",
+    "repeat_last_n": "How many last tokens repeat_penalty looks at (llama.cpp, Ollama).",
+    "seed": "The random seed of sampling.",
+    "keep_alive": 'How long Ollama keeps the model loaded after a request (e.g. "5m", or seconds).',
     # CustomCommand and slash commands
     "name": "The command's name, used without its slash.",
     "prompt": "A mustache prompt with {{{input}}} and every template variable; the selected code is added "
@@ -146,6 +158,14 @@ def config_schema() -> dict[str, Any]:
             "description": {"type": "string", "description": DESCRIPTIONS["description"]},
         },
     }
+    top["model_roles"] = top["modelRoles"] = {
+        "type": "object",
+        "description": "The seed's roles: the title of the model for each. default serves edit, chat and "
+        "summarize where they are not set.",
+        "properties": {role: {"type": "string"} for role in ("default", *ROLES)},
+        "additionalProperties": False,
+    }
+    top["tabAutocompleteModel"] = {**model, "description": "The model for inline completion (role autocomplete)."}
     top["slash_commands"] = top["slashCommands"] = {
         "type": "array", "items": slash, "description": "The built-in commands to offer; all when not set."
     }  # fmt: skip

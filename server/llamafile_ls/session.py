@@ -27,6 +27,7 @@ from llamafile_ls import __version__, contract
 from llamafile_ls.config import Config, ModelConfig, default_config
 from llamafile_ls.config_file import ENV_VAR
 from llamafile_ls.config_store import ConfigState, ConfigStore
+from llamafile_ls.contract import Role
 from llamafile_ls.errors import ConfigError
 from llamafile_ls.launcher import Launcher, StatusCallback
 from llamafile_ls.protocol import INTERNAL_ERROR, LlamafileProtocol
@@ -58,7 +59,8 @@ class Session(LanguageServer):
         self.configs = ConfigStore(config_path)
         self.providers = ProviderPool()
         self.launcher = Launcher(die_with_parent=True)  # what it starts ends with the session
-        self.selected_model: str | None = None  # a title; None means the config's first model
+        self.selected_model: str | None = None  # a title for every role but autocomplete; None: the config's
+        self.selected_roles: dict[Role, str] = {}  # a title chosen for one role (llamafile.selectModel's role)
         self.options = contract.InitializationOptions()
         self._config_state: ConfigState | None = None  # loaded at initialize, reported at initialized
         self._subscribers: dict[Event, list[Handler]] = {event: [] for event in Event}
@@ -83,18 +85,47 @@ class Session(LanguageServer):
             self._loaded(state)
         return state.config
 
-    def model(self, title: str | None = None) -> ModelConfig:
-        """The model a request names, else the selected one, else the config's first."""
+    def model(self, title: str | None = None, role: Role = "edit") -> ModelConfig:
+        """The model a request names, else the one selected for its role, else the one
+        selected, else the config's model for the role (its first model when it gives none)."""
         config = self.config()
         if title:
             return config.model(title)
-        if self.selected_model is not None:
-            try:
-                return config.model(self.selected_model)
-            except ConfigError:
-                self.log(f"the selected model {self.selected_model!r} is gone from the config; using the first")
+        chosen = self._selected(config, role)
+        if chosen is not None:
+            return chosen
+        found = config.model_for(role)
+        return found if found is not None else config.model()
+
+    def autocomplete_model(self) -> ModelConfig | None:
+        """The model for inline completion: selected for it, else the config's (a
+        tabAutocompleteModel, or a model with the role); None when there is none."""
+        config = self.config()
+        return self._selected(config, "autocomplete") or config.model_for("autocomplete")
+
+    def _selected(self, config: Config, role: Role) -> ModelConfig | None:
+        """The model selected for ``role`` (a selection without a role is not for autocomplete)."""
+        title = self.selected_roles.get(role)
+        if title is None and role != "autocomplete":
+            title = self.selected_model
+        if title is None:
+            return None
+        try:
+            return config.model(title)
+        except ConfigError:
+            self.log(f"the model {title!r} selected for {role} is gone from the config; the config's is used")
+            self.selected_roles.pop(role, None)
+            if title == self.selected_model:
                 self.selected_model = None
-        return config.model()
+            return None
+
+    def select(self, title: str, role: Role | None = None) -> None:
+        """Send later requests of ``role`` (every role but autocomplete when None) to ``title``."""
+        if role is None:
+            self.selected_model = title
+            self.selected_roles = {r: t for r, t in self.selected_roles.items() if r == "autocomplete"}
+        else:
+            self.selected_roles[role] = title
 
     async def ensure_model_server(self, model: ModelConfig, provider: Provider, on_status: StatusCallback) -> None:
         """Start ``llamafile_command`` when nothing answers — if the user's own config says so."""

@@ -57,16 +57,22 @@ export interface ModelInfo {
   title: string;
   provider: string;
   model: string;
+  /** edits go to this model */
   active: boolean;
+  /** the roles requests now pick this model for, and those the config gives it */
+  roles?: ("chat" | "edit" | "apply" | "autocomplete" | "embed" | "rerank" | "summarize")[];
 }
 
 /** `llamafile.selectModel`: the model later requests use. */
 export interface SelectModelArguments {
   title: string;
+  /** only for this role (e.g. edit, chat, autocomplete); default: every role but autocomplete */
+  role?: "chat" | "edit" | "apply" | "autocomplete" | "embed" | "rerank" | "summarize";
 }
 
 export interface SelectModelResult {
   title: string;
+  role?: "chat" | "edit" | "apply" | "autocomplete" | "embed" | "rerank" | "summarize";
 }
 
 /** `llamafile/status`: what one request is doing, for a status bar (never text to parse). */

@@ -147,7 +147,7 @@ Outcome = tuple[contract.CommandResult, types.MessageType]  # the answer, and ho
 
 async def run_action(server: Session, request: Request, action: Action, token: types.ProgressToken | None) -> Outcome:
     arguments = request.arguments
-    model = server.model(arguments.model)
+    model = server.model(arguments.model, role=action.role)
     document = open_document(server, request.uri)
     if document is None:
         raise LlamafileLsError(f"{request.uri} is not open in the editor; open it and try again")

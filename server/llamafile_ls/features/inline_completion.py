@@ -90,7 +90,7 @@ class InlineCompletion:
 
     async def suggest(self, uri: str, position: types.Position, *, invoked: bool) -> Suggestion | None:
         """The suggestion at ``position``; None when there is none, or a newer request came."""
-        model = self.server.config().model_for("autocomplete")
+        model = self.server.autocomplete_model()
         if model is None:
             self._say_once(NOT_CONFIGURED, types.MessageType.Info)
             return None

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 import attrs
 
-from llamafile_ls.config import ModelConfig
+from llamafile_ls.config import CompletionOptions, ModelConfig
 
 Role = Literal["system", "user", "assistant"]
 # Why the model stopped: "stop" (its end, or a stop string), "length" (max_tokens),
@@ -37,7 +37,10 @@ class Prompt:
     text: str = ""
     messages: tuple[Message, ...] = ()
     stop: tuple[str, ...] = ()
-    max_tokens: int | None = None  # None: the model's completion_options.max_tokens
+    # What this request asks where the config says nothing: the answer's budget (an edit's is
+    # sized to its selection) and the sampling temperature.
+    max_tokens: int | None = None
+    temperature: float | None = None
 
     @property
     def chat(self) -> bool:
@@ -50,6 +53,21 @@ class Prompt:
         if not self.messages:
             return self.text
         return "".join(f"<|{message.role}|>\n{message.content}\n" for message in self.messages)
+
+
+DEFAULT_MAX_TOKENS = 1023  # the seed's, for a request that sizes no budget of its own
+
+
+def answer_tokens(options: CompletionOptions, prompt: Prompt) -> int:
+    """The most tokens the answer may have: the config's max_tokens, else the request's."""
+    if options.max_tokens is not None:
+        return options.max_tokens
+    return prompt.max_tokens if prompt.max_tokens is not None else DEFAULT_MAX_TOKENS
+
+
+def temperature(options: CompletionOptions, prompt: Prompt) -> float | None:
+    """The config's temperature, else the request's default (None: the server's)."""
+    return options.temperature if options.temperature is not None else prompt.temperature
 
 
 @attrs.frozen

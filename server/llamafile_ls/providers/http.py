@@ -31,7 +31,7 @@ from llamafile_ls.errors import (
     ServerUnreachable,
     StreamBroken,
 )
-from llamafile_ls.providers.base import Chunk
+from llamafile_ls.providers.base import DEFAULT_MAX_TOKENS, Chunk
 from llamafile_ls.redaction import SECRETS, public_url, remember_model
 from llamafile_ls.sse import Decode, EventStreamParser, LineReader, error_from_payload, error_message
 
@@ -79,9 +79,11 @@ class HttpProvider:
     # --- streaming ----------------------------------------------------------------------------
 
     async def stream_events(
-        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int | None = None
+        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int = DEFAULT_MAX_TOKENS
     ) -> AsyncGenerator[Chunk, None]:
         """POST ``body`` to ``path`` and yield the answer's chunks; the last has a finish.
+        ``max_tokens`` is the answer's budget the body asks for (a server that streams far
+        past it is cut off).
 
         Leaving the iteration early closes the connection, which is how a server learns to
         stop generating. ``max_tokens`` (else the model's) bounds a server that ignores it.
@@ -89,7 +91,6 @@ class HttpProvider:
         parser = EventStreamParser(decode)
         reader = LineReader()
         timeout = self.model.request_options.timeout
-        max_tokens = max_tokens or self.model.completion_options.max_tokens
         received = 0
         characters = 0
         loop = asyncio.get_running_loop()

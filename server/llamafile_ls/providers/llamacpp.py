@@ -18,14 +18,19 @@ import httpx
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import LlamafileLsError, ModelServerError, RequestTimedOut, ServerUnreachable
 from llamafile_ls.prompts import unique
-from llamafile_ls.providers.base import Chunk, Infill, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Infill, Probe, Prompt, answer_tokens, temperature
 from llamafile_ls.providers.http import HttpProvider, port_of
 from llamafile_ls.sse import field
 
 if TYPE_CHECKING:
     from llamafile_ls.providers.openai import OpenAIProvider
 
-_SAMPLING = ("temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty")
+# Every sampling option /completion takes, by the name it takes it under (llama.cpp's own
+# names are ours). Continue's keep_alive (Ollama's) has no counterpart: it is not sent.
+_SAMPLING = (
+    "top_p", "top_k", "min_p", "typical_p", "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta",
+    "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty", "seed",
+)  # fmt: skip
 
 
 def completion_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
@@ -34,7 +39,9 @@ def completion_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     Explicit options win over ``llama_cpp_args``; stop strings from everywhere are unioned.
     """
     options = model.completion_options
-    body: dict[str, Any] = {"prompt": prompt.text, "stream": True, "n_predict": prompt.max_tokens or options.max_tokens}
+    body: dict[str, Any] = {"prompt": prompt.text, "stream": True, "n_predict": answer_tokens(options, prompt)}
+    if temperature(options, prompt) is not None:
+        body["temperature"] = temperature(options, prompt)
     for name in _SAMPLING:
         value = getattr(options, name)
         if value is not None:
@@ -132,7 +139,7 @@ class LlamaCppProvider(HttpProvider):
             started = False
             try:
                 body = completion_body(self.model, prompt)
-                async for chunk in self.stream_events("/completion", body, decode, prompt.max_tokens):
+                async for chunk in self.stream_events("/completion", body, decode, body["n_predict"]):
                     started = True
                     yield chunk
                 return

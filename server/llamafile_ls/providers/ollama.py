@@ -17,20 +17,27 @@ import httpx
 
 from llamafile_ls.config import ModelConfig
 from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ServerUnreachable
-from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt, answer_tokens, temperature
 from llamafile_ls.providers.http import HttpProvider
 from llamafile_ls.sse import field
 
-_OPTIONS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
-            "presence_penalty": "presence_penalty", "frequency_penalty": "frequency_penalty"}  # fmt: skip
+# Our option → Ollama's name for it in "options" (its Modelfile parameters).
+_OPTIONS = {
+    "top_p": "top_p", "top_k": "top_k", "min_p": "min_p", "typical_p": "typical_p", "tfs_z": "tfs_z",
+    "mirostat": "mirostat", "mirostat_tau": "mirostat_tau", "mirostat_eta": "mirostat_eta",
+    "repeat_penalty": "repeat_penalty", "repeat_last_n": "repeat_last_n", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty", "seed": "seed",
+}  # fmt: skip
 _FINISH: dict[str, Finish] = {"stop": "stop", "length": "length"}
 
 
 def request_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     options: dict[str, Any] = {
         "num_ctx": model.context_length,
-        "num_predict": prompt.max_tokens or model.completion_options.max_tokens,
+        "num_predict": answer_tokens(model.completion_options, prompt),
     }
+    if temperature(model.completion_options, prompt) is not None:
+        options["temperature"] = temperature(model.completion_options, prompt)
     for ours, theirs in _OPTIONS.items():
         value = getattr(model.completion_options, ours)
         if value is not None:
@@ -39,6 +46,8 @@ def request_body(model: ModelConfig, prompt: Prompt) -> dict[str, Any]:
     if stops:
         options["stop"] = stops
     body: dict[str, Any] = {"model": model.model or model.title, "stream": True, "options": options}
+    if model.completion_options.keep_alive is not None:
+        body["keep_alive"] = model.completion_options.keep_alive  # top-level in Ollama's API
     if prompt.chat:
         body["messages"] = [{"role": message.role, "content": message.content} for message in prompt.messages]
     else:
@@ -89,7 +98,8 @@ class OllamaProvider(HttpProvider):
 
     def stream(self, prompt: Prompt) -> AsyncGenerator[Chunk, None]:
         path = "/api/chat" if prompt.chat else "/api/generate"
-        return self.stream_events(path, request_body(self.model, prompt), decode, prompt.max_tokens)
+        body = request_body(self.model, prompt)
+        return self.stream_events(path, body, decode, body["options"]["num_predict"])
 
     def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
         return self.stream_events("/api/generate", infill_body(self.model, request), decode, request.max_tokens)

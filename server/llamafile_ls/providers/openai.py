@@ -12,15 +12,21 @@ import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from llamafile_ls.config import CompletionOptions
 from llamafile_ls.errors import AuthenticationFailed, LlamafileLsError, ModelServerError, ServerUnreachable
-from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt
+from llamafile_ls.providers.base import Chunk, Finish, Infill, Probe, Prompt, answer_tokens, temperature
 from llamafile_ls.providers.http import _AUTH_KINDS, HttpProvider, _error_kinds, port_of
 from llamafile_ls.redaction import SECRETS
 from llamafile_ls.sse import Decode, error_message, field
 
-# The sampling options the OpenAI API names as we do; top_k is not one of them, but vLLM,
-# llama.cpp, LM Studio and Ollama take it, so it is sent only when set.
-_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "top_k")
+# The sampling options the OpenAI API names as we do (seed too), then those it has not but
+# llama-server's /v1 takes under llama.cpp's names (vLLM, LM Studio and Ollama take some):
+# each is sent only when set. Continue's keep_alive (Ollama's own API) is not sent.
+_SAMPLING = (
+    "top_p", "presence_penalty", "frequency_penalty", "seed",
+    "top_k", "min_p", "typical_p", "tfs_z", "mirostat", "mirostat_tau", "mirostat_eta", "repeat_penalty",
+    "repeat_last_n",
+)  # fmt: skip
 _FINISH: dict[str, Finish] = {"stop": "stop", "eos": "stop", "length": "length", "content_filter": "error"}
 _HINTS = {
     "ollama": "start it with `ollama serve`",
@@ -29,8 +35,10 @@ _HINTS = {
 }
 
 
-def request_body(model_name: str, options: Any, prompt: Prompt) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model_name, "stream": True, "max_tokens": prompt.max_tokens or options.max_tokens}
+def request_body(model_name: str, options: CompletionOptions, prompt: Prompt) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model_name, "stream": True, "max_tokens": answer_tokens(options, prompt)}
+    if temperature(options, prompt) is not None:
+        body["temperature"] = temperature(options, prompt)
     if prompt.chat:
         body["messages"] = [{"role": message.role, "content": message.content} for message in prompt.messages]
     else:
@@ -110,8 +118,8 @@ class OpenAIProvider(HttpProvider):
         body = request_body(self.model_name, self.model.completion_options, prompt)
         path, decode = ("/chat/completions", decode_chat) if prompt.chat else ("/completions", decode_completion)
         if self.base_url.endswith("/v1"):
-            return self.stream_events(path, body, decode, prompt.max_tokens)
-        return self._stream_without_v1(path, body, decode, prompt.max_tokens)
+            return self.stream_events(path, body, decode, body["max_tokens"])
+        return self._stream_without_v1(path, body, decode, body["max_tokens"])
 
     def infill(self, request: Infill) -> AsyncGenerator[Chunk, None]:
         """The OpenAI API has no fill-in-the-middle: the model's own FIM tokens, raw, to /completions."""
@@ -120,7 +128,7 @@ class OpenAIProvider(HttpProvider):
         return self.stream(fim_prompt(self.model_name, request))
 
     async def _stream_without_v1(
-        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int | None
+        self, path: str, body: dict[str, Any], decode: Decode, max_tokens: int
     ) -> AsyncGenerator[Chunk, None]:
         """LM Studio answers a path it does not have with HTTP 200 and ``{"error": "Unexpected
         endpoint or method. (POST /chat/completions)"}``: say where its API is."""
