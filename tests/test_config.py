@@ -87,7 +87,7 @@ def test_unknown_keys_warn_with_their_line_and_a_suggestion() -> None:
     messages = [(w.line, w.message) for w in config.warnings]
     assert (
         3,
-        "models[0].contextLenght: unknown key 'contextLenght' is ignored; did you mean 'context_length'?",
+        "models[0].contextLenght: unknown key 'contextLenght' is ignored; did you mean 'contextLength'?",
     ) in messages
     assert any(line == 4 and "colour" in message for line, message in messages)
     assert config.models[0].context_length == 2048
@@ -314,3 +314,10 @@ def test_explicit_paths_are_made_absolute_and_a_relative_init_path_needs_a_root(
     with pytest.raises(ConfigError, match="configPath must be an absolute path"):
         config_file.load_config(None, "config.json")
     assert config_file.load_config(None, "config.json", root=str(tmp_path)).models[0].title == "cwd"
+
+
+def test_a_suggestion_is_spelled_like_the_key_it_corrects() -> None:
+    text = '{"models": [{"title": "t", "api_bse": "http://x:1", "apiBse": "http://x:1"}]}'
+    messages = [w.message for w in parse_config(text).warnings]
+    assert any(m.endswith("unknown key 'api_bse' is ignored; did you mean 'api_base'?") for m in messages), messages
+    assert any(m.endswith("unknown key 'apiBse' is ignored; did you mean 'apiBase'?") for m in messages), messages

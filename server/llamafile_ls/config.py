@@ -389,6 +389,11 @@ _ATTRS_VALIDATOR = re.compile(r"^'(\w+)' must be (.*?): (.*)$")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
+def _camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
 def snake_case(key: str) -> str:
     """``apiBase`` → ``api_base``; ``verifySsl`` → ``verify_ssl``."""
     return _CAMEL.sub(r"_\1", key).lower()
@@ -448,7 +453,9 @@ class _Reader:
             if name not in known:
                 if key not in quiet:
                     close = difflib.get_close_matches(name, sorted(known), n=1)
-                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    # Named as the user spells keys: contextLenght → contextLength.
+                    spelled = _camel_case(close[0]) if close and key != name else close[0] if close else ""
+                    hint = f"; did you mean {spelled!r}?" if close else ""
                     self.warn([*path, key], f"unknown key {key!r} is ignored{hint}")
                 continue
             if name in out:
