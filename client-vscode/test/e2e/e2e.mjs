@@ -42,6 +42,7 @@ const STATUS_ITEM = '[id="llamafile-ls.llamafile-ls.llamafile.status"]';
 const FAST_MODEL = "SmolLM2";
 const ENDLESS_MODEL = "SmolLM2 endless";
 const OFFLINE_MODEL = "Offline";
+const AUTOCOMPLETE_MODEL = "SmolLM2 autocomplete";
 
 mkdirSync(ARTIFACTS, { recursive: true });
 const root = mkdtempSync(join(tmpdir(), "llamafile-e2e-"));
@@ -120,6 +121,9 @@ function setUp() {
       // Nothing listens on port 9: the server's error, shown with actions.
       { title: OFFLINE_MODEL, provider: "llamafile", model: "SmolLM2-135M-Instruct", apiBase: "http://127.0.0.1:9" },
     ],
+    // Inline completion's model. SmolLM2 has no FIM tokens (/infill answers 501): the server
+    // sends it a raw FIM prompt; any suggestion will do.
+    tabAutocompleteModel: { title: AUTOCOMPLETE_MODEL, ...model, completionOptions: { temperature: 0 } },
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   writeSettings({});
@@ -150,6 +154,9 @@ function writeSettings(extra) {
     // Logged only at the Llamafile output's log level Trace (vscode-languageclient 10+).
     "llamafile.trace.server": process.env.E2E_TRACE || "messages",
     "workbench.secondarySideBar.defaultVisibility": "hidden",
+    // Off until the inline completion check: ghost-text requests would share the one
+    // llama-server slot with the edits the other checks time and cancel.
+    "llamafile.inlineCompletion.enable": false,
     ...extra,
   };
   writeFileSync(join(userData, "User", "settings.json"), JSON.stringify(settings, null, 2));
@@ -590,6 +597,57 @@ async function main() {
       await page.locator(".tabs-container .tab.active", { hasText: "config.json" }).waitFor({ timeout: 10_000 });
       await waitFor("the config in the editor", async () => (await editorText())?.includes(ENDLESS_MODEL), 10_000);
       await screenshot("open-config");
+    });
+
+    await check("inline completion: ghost text appears at the cursor and Tab accepts it", async () => {
+      await page.keyboard.press("Control+W"); // the config: back to sample.py
+      await page.locator(".tabs-container .tab.active", { hasText: "sample.py" }).waitFor({ timeout: 10_000 });
+      // Turned on in the Settings editor; it takes effect at once (no restart).
+      await runPaletteCommand("Preferences: Open User Settings");
+      const settings = page.locator(".settings-editor");
+      await settings.waitFor({ timeout: 10_000 });
+      await page.keyboard.type("llamafile.inlineCompletion.enable");
+      const checkbox = settings.locator(".setting-item-bool", { hasText: "Inline Completion" }).locator(".setting-value-checkbox").first();
+      await checkbox.waitFor({ timeout: 10_000 });
+      await checkbox.click();
+      await waitFor("the setting to be on", async () => (await checkbox.getAttribute("aria-checked")) === "true", 5_000);
+      // (On is the default: the Settings editor drops the user's false rather than write true.)
+      await waitFor("the extension to see the setting", async () => /settings changed: .*"inlineCompletion":true/.test(extensionLog()), 10_000);
+      await page.keyboard.press("Control+W"); // close the Settings editor
+      await page.locator(".tabs-container .tab.active", { hasText: "sample.py" }).waitFor({ timeout: 10_000 });
+      await page.locator(".part.editor .monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+End");
+      await page.keyboard.press("Enter");
+      await page.keyboard.press("Enter");
+      await page.keyboard.type("def add(a, b):");
+      await page.keyboard.press("Escape"); // a word suggestion's widget would take the Enter
+      await page.keyboard.press("Enter");
+      const typedAt = Date.now();
+      const before = await editorText();
+      const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+      let completing = false;
+      await waitFor("ghost text at the cursor", async () => {
+        completing ||= (await statusText()).includes("completing");
+        return (await ghost.count()) > 0 && (await ghost.allInnerTexts()).join("").trim() !== "";
+      }, 60_000, 50);
+      timings["typed to ghost text shown"] = Date.now() - typedAt;
+      const suggestion = (await ghost.allInnerTexts()).join("");
+      log(`ghost text: ${JSON.stringify(suggestion)}`);
+      await screenshot("inline-ghost-text");
+      assert(completing, "the status bar never said a completion was being computed");
+      await page.keyboard.press("Tab");
+      await waitFor("the ghost text to be accepted", async () => (await ghost.count()) === 0, 10_000);
+      await page.keyboard.press("Control+S");
+      await waitFor("the file to be saved", async () => !(await activeTabDirty()), 10_000);
+      const saved = diskText();
+      const body = saved.slice(saved.lastIndexOf("def add(a, b):\n") + "def add(a, b):\n".length);
+      log(`after Tab, below def add(a, b): ${JSON.stringify(body)}`);
+      assert(body.trim() !== "", "Tab accepted nothing: the line below def add(a, b): is empty");
+      // Monaco splits ghost text into spans and view zones: compare without whitespace.
+      const compact = (text) => text.replace(/\s+/g, "");
+      assert(compact(body).includes(compact(suggestion)), `the accepted text is not the ghost text ${JSON.stringify(suggestion)}`);
+      assert((await editorText()) !== before, "the editor did not change");
+      await screenshot("inline-accepted");
     });
 
     await check("an untrusted workspace's llamafile.serverCommand runs only once the workspace is trusted", async () => {
