@@ -622,14 +622,29 @@ async function main() {
       await page.keyboard.type("def add(a, b):");
       await page.keyboard.press("Escape"); // a word suggestion's widget would take the Enter
       await page.keyboard.press("Enter");
-      const typedAt = Date.now();
-      const before = await editorText();
       const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+      const shown = async () => (await ghost.count()) > 0 && (await ghost.allInnerTexts()).join("").trim() !== "";
       let completing = false;
-      await waitFor("ghost text at the cursor", async () => {
-        completing ||= (await statusText()).includes("completing");
-        return (await ghost.count()) > 0 && (await ghost.allInnerTexts()).join("").trim() !== "";
-      }, 60_000, 50);
+      // SmolLM2 is no code model: at some cursors all it writes is cut by the server's
+      // post-processing (no suggestion). Then type on, as a user would, and wait again.
+      const typing = [async () => undefined, async () => {
+        await page.keyboard.press("Shift+Home"); // whatever indentation VS Code put there
+        await page.keyboard.type("    return ");
+      }, async () => page.keyboard.type("a")];
+      let typedAt = 0;
+      for (const [attempt, type] of typing.entries()) {
+        await type();
+        typedAt = Date.now();
+        const found = await waitFor("ghost text at the cursor", async () => {
+          completing ||= (await statusText()).includes("completing");
+          return shown();
+        }, 20_000, 50).then(() => true, () => false);
+        if (found) {
+          break;
+        }
+        log(`no ghost text after typing step ${attempt + 1}`);
+        assert(attempt < typing.length - 1, "no ghost text at the cursor after three tries of 20 s");
+      }
       timings["typed to ghost text shown"] = Date.now() - typedAt;
       const suggestion = (await ghost.allInnerTexts()).join("");
       log(`ghost text: ${JSON.stringify(suggestion)}`);
@@ -646,7 +661,6 @@ async function main() {
       // Monaco splits ghost text into spans and view zones: compare without whitespace.
       const compact = (text) => text.replace(/\s+/g, "");
       assert(compact(body).includes(compact(suggestion)), `the accepted text is not the ghost text ${JSON.stringify(suggestion)}`);
-      assert((await editorText()) !== before, "the editor did not change");
       await screenshot("inline-accepted");
     });
 
