@@ -241,7 +241,8 @@ async function editorText() {
     }
     const lines = [...editor.querySelectorAll(".view-line")].map((line) => ({
       top: Number.parseFloat(line.style.top),
-      text: line.textContent.replace(/\u00a0/g, " "),
+      // Spaces render as no-break spaces, and in a selection (renderWhitespace) as dots.
+      text: line.textContent.replace(/[\u00a0\u00b7\u2e31]/g, " "),
     }));
     lines.sort((a, b) => a.top - b.top);
     return lines.map((line) => line.text).join("\n");
