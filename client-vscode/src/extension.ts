@@ -10,6 +10,7 @@ import { ServerCommands } from "./common/contract";
 import { Edits } from "./common/edits";
 import { InstructionHistory } from "./common/history";
 import { showServerMessage } from "./common/messages";
+import { inlineCompletionMiddleware } from "./common/inline";
 import { listModels } from "./common/models";
 import { onPythonExtensionInterpreterChange } from "./common/pythonExtension";
 import { currentSettings, LlamafileServer } from "./common/server";
@@ -38,6 +39,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   const llamafile = new LlamafileServer(context, log, {
     middleware: {
+      // Ghost text: off with llamafile.inlineCompletion.enable, and shown in the status bar
+      // while the server computes it.
+      ...inlineCompletionMiddleware({
+        enabled: () => currentSettings().inlineCompletion,
+        begin: (request) => status.beginCompletion(request),
+        end: (request) => status.endCompletion(request),
+      }),
       // The server's commands, run by VS Code (the light bulb's "Llamafile: Edit selection…"),
       // go through here: an edit gets its instruction asked for, and progress with Cancel.
       // (Called only once the server runs, after `edits` below is set.)

@@ -6,6 +6,8 @@
 --   require('llamafile').setup({
 --     config_path = '~/.continue/config.json', -- optional: Continue's config.json with your models
 --     model = nil,                             -- optional: a model title from it (default: the first)
+--     inline_completion = true,                -- optional: false turns ghost text off (Neovim 0.12+)
+--     accept_key = '<Tab>',                    -- optional: accepts the ghost text in insert mode
 --   })
 --
 -- It gives every buffer that has a filetype a `llamafile` LSP client, and:
@@ -15,6 +17,9 @@
 --   :LlamafileCancel                    stop the edits under way
 --   vim.lsp.buf.code_action()           on a selection offers "Llamafile: Edit selection…" (it
 --                                       asks for the instruction with vim.ui.input)
+--   ghost text (Neovim 0.12+)            in insert mode, from the config's autocomplete model
+--                                       (tabAutocompleteModel, or roles: [autocomplete]); accept
+--                                       it with accept_key, or vim.lsp.inline_completion.get()
 -- The model's progress is echoed as it streams (see also vim.lsp.status()); when an edit ends,
 -- the `User LlamafileEditDone` autocmd fires with data = { bufnr, result, err }.
 
@@ -102,7 +107,30 @@ local function apply_edit(err, params, ctx)
   return vim.lsp.handlers['workspace/applyEdit'](err, params, ctx)
 end
 
---- opts: { cmd?: string[], config_path?: string, model?: string, filetypes?: string[] }
+--- Ghost text (Neovim 0.12's vim.lsp.inline_completion) from the llamafile client, and
+--- accept_key (if any) to accept it in insert mode; where there is no ghost text, the key
+--- does what it does without the mapping.
+local function inline_completion(accept_key)
+  vim.api.nvim_create_autocmd('LspAttach', {
+    group = vim.api.nvim_create_augroup('llamafile.inline_completion', {}),
+    callback = function(args)
+      local client = vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == NAME and client:supports_method('textDocument/inlineCompletion') then
+        vim.lsp.inline_completion.enable(true, { client_id = client.id })
+      end
+    end,
+  })
+  if accept_key then
+    vim.keymap.set('i', accept_key, function()
+      if not vim.lsp.inline_completion.get() then
+        return accept_key
+      end
+    end, { expr = true, desc = 'llamafile: accept the inline completion' })
+  end
+end
+
+--- opts: { cmd?: string[], config_path?: string, model?: string, filetypes?: string[],
+---         inline_completion?: boolean (default true), accept_key?: string }
 function M.setup(opts)
   opts = opts or {}
   local init_options = vim.empty_dict()
@@ -133,6 +161,9 @@ function M.setup(opts)
     },
   })
   vim.lsp.enable(NAME)
+  if opts.inline_completion ~= false and vim.lsp.inline_completion then
+    inline_completion(opts.accept_key)
+  end
 
   vim.api.nvim_create_user_command('LlamafileEdit', function(cmd)
     local bufnr = vim.api.nvim_get_current_buf()

@@ -60,13 +60,16 @@ export class Requests {
   }
 }
 
-/** The status bar's text: the model, and what its request is doing. */
-export function statusText(model: string | undefined, status: Status | undefined): string {
+/**
+ * The status bar's text: the model, and what its request is doing; else, while an inline
+ * suggestion is being computed (completing), that.
+ */
+export function statusText(model: string | undefined, status: Status | undefined, completing = false): string {
   const name = status?.model ?? model ?? "Llamafile";
   switch (status?.state) {
     case undefined:
     case "done":
-      return `$(sparkle) ${name}`;
+      return completing ? `$(loading~spin) ${name}: completing` : `$(sparkle) ${name}`;
     case "waiting":
       return `$(loading~spin) ${name}`;
     case "starting":
@@ -79,10 +82,12 @@ export function statusText(model: string | undefined, status: Status | undefined
 }
 
 /** The status bar's tooltip's first line. */
-export function statusTooltip(model: string | undefined, status: Status | undefined): string {
+export function statusTooltip(model: string | undefined, status: Status | undefined, completing = false): string {
   const state =
     status === undefined || status.state === "done"
-      ? "idle"
+      ? completing
+        ? "computing an inline suggestion"
+        : "idle"
       : status.state === "generating"
         ? `generating: ${status.tokens ?? 0} tokens`
         : status.state === "waiting"

@@ -24,6 +24,8 @@ export interface Settings {
   /** A command that replaces the bundled server, or undefined. */
   serverCommand: string[] | undefined;
   previewEdits: boolean;
+  /** Ghost-text suggestions from the autocomplete model (llamafile.inlineCompletion.enable). */
+  inlineCompletion: boolean;
 }
 
 /**
@@ -95,6 +97,7 @@ export function resolveSettings(inspect: Inspect, options: ResolveOptions): Sett
     python: rawPython === undefined ? undefined : expandHome(rawPython, home),
     serverCommand,
     previewEdits: get("previewEdits") === true,
+    inlineCompletion: get("inlineCompletion.enable") !== false,
   };
 }
 

@@ -13,6 +13,8 @@ export class StatusBar implements vscode.Disposable {
   private readonly requests = new Requests();
   private model: string | undefined;
   private problem: string | undefined;
+  /** Inline completion requests being computed (their ids). */
+  private readonly completing = new Set<string>();
 
   constructor() {
     this.item = vscode.window.createStatusBarItem("llamafile.status", vscode.StatusBarAlignment.Right, 100);
@@ -44,9 +46,21 @@ export class StatusBar implements vscode.Disposable {
     this.render();
   }
 
+  /** An inline suggestion is being computed (begin), or that request is over (end). */
+  beginCompletion(request: string): void {
+    this.completing.add(request);
+    this.render();
+  }
+
+  endCompletion(request: string): void {
+    this.completing.delete(request);
+    this.render();
+  }
+
   /** The server stopped: none of its requests runs any more. */
   clear(): void {
     this.requests.clear();
+    this.completing.clear();
     this.render();
   }
 
@@ -63,8 +77,9 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
     const current = this.requests.current();
-    this.item.text = statusText(this.model, current);
-    this.item.tooltip = `${statusTooltip(this.model, current)}\nClick to select the model.`;
+    const completing = this.completing.size > 0;
+    this.item.text = statusText(this.model, current, completing);
+    this.item.tooltip = `${statusTooltip(this.model, current, completing)}\nClick to select the model.`;
     this.item.command = Commands.chooseModel;
   }
 

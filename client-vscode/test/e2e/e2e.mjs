@@ -42,6 +42,7 @@ const STATUS_ITEM = '[id="llamafile-ls.llamafile-ls.llamafile.status"]';
 const FAST_MODEL = "SmolLM2";
 const ENDLESS_MODEL = "SmolLM2 endless";
 const OFFLINE_MODEL = "Offline";
+const AUTOCOMPLETE_MODEL = "SmolLM2 autocomplete";
 
 mkdirSync(ARTIFACTS, { recursive: true });
 const root = mkdtempSync(join(tmpdir(), "llamafile-e2e-"));
@@ -50,6 +51,8 @@ const userData = join(root, "user-data");
 const extensions = join(root, "extensions");
 const configFile = join(root, "models", "config.json");
 const samplePath = join(workspace, "sample.py");
+const calcPath = join(workspace, "calc.py"); // the inline completion check's
+const CALC = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n";
 const testStart = Date.now();
 const timings = {};
 
@@ -97,6 +100,7 @@ function setUp() {
   mkdirSync(join(userData, "User"), { recursive: true });
   mkdirSync(join(root, "models"), { recursive: true });
   copyFileSync(SAMPLE, samplePath);
+  writeFileSync(calcPath, CALC);
   const model = {
     provider: "llamafile",
     model: "SmolLM2-135M-Instruct",
@@ -120,6 +124,9 @@ function setUp() {
       // Nothing listens on port 9: the server's error, shown with actions.
       { title: OFFLINE_MODEL, provider: "llamafile", model: "SmolLM2-135M-Instruct", apiBase: "http://127.0.0.1:9" },
     ],
+    // Inline completion's model. SmolLM2 has no FIM tokens (/infill answers 501): the server
+    // sends it a raw FIM prompt; any suggestion will do.
+    tabAutocompleteModel: { title: AUTOCOMPLETE_MODEL, ...model, completionOptions: { temperature: 0 } },
   };
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   writeSettings({});
@@ -150,6 +157,9 @@ function writeSettings(extra) {
     // Logged only at the Llamafile output's log level Trace (vscode-languageclient 10+).
     "llamafile.trace.server": process.env.E2E_TRACE || "messages",
     "workbench.secondarySideBar.defaultVisibility": "hidden",
+    // Off until the inline completion check: ghost-text requests would share the one
+    // llama-server slot with the edits the other checks time and cancel.
+    "llamafile.inlineCompletion.enable": false,
     ...extra,
   };
   writeFileSync(join(userData, "User", "settings.json"), JSON.stringify(settings, null, 2));
@@ -231,7 +241,8 @@ async function editorText() {
     }
     const lines = [...editor.querySelectorAll(".view-line")].map((line) => ({
       top: Number.parseFloat(line.style.top),
-      text: line.textContent.replace(/\u00a0/g, " "),
+      // Spaces render as no-break spaces, and in a selection (renderWhitespace) as dots.
+      text: line.textContent.replace(/[\u00a0\u00b7\u2e31]/g, " "),
     }));
     lines.sort((a, b) => a.top - b.top);
     return lines.map((line) => line.text).join("\n");
@@ -281,6 +292,24 @@ async function giveInstruction(expectedTitle, instruction) {
   await page.keyboard.type(instruction);
   await widget.locator(".quick-input-list .monaco-list-row", { hasText: instruction }).first().waitFor({ timeout: 5_000 });
   await page.keyboard.press("Enter");
+}
+
+/** llamafile.inlineCompletion.enable, set in the Settings editor: it takes effect at once (no restart). */
+async function setInlineCompletion(on) {
+  const seen = (extensionLog().match(new RegExp(`settings changed: .*"inlineCompletion":${on}`, "g")) ?? []).length;
+  await runPaletteCommand("Preferences: Open User Settings");
+  const settings = page.locator(".settings-editor");
+  await settings.waitFor({ timeout: 10_000 });
+  await page.keyboard.press("Control+A"); // the search box may keep an earlier search
+  await page.keyboard.type("llamafile.inlineCompletion.enable");
+  const checkbox = settings.locator(".setting-item-bool", { hasText: "Inline Completion" }).locator(".setting-value-checkbox").first();
+  await checkbox.waitFor({ timeout: 10_000 });
+  await checkbox.click();
+  await waitFor(`the setting to be ${on}`, async () => (await checkbox.getAttribute("aria-checked")) === String(on), 5_000);
+  await waitFor("the extension to see the setting", async () => {
+    return (extensionLog().match(new RegExp(`settings changed: .*"inlineCompletion":${on}`, "g")) ?? []).length > seen;
+  }, 10_000);
+  await page.keyboard.press("Control+W"); // the Settings editor
 }
 
 function progressToast() {
@@ -367,6 +396,67 @@ async function main() {
       await waitFor("the Llamafile status bar item to name the model", async () => (await statusText()).includes(FAST_MODEL), 60_000);
       timings["server ready (model in the status bar)"] = Date.now() - loading;
       await screenshot("workbench");
+    });
+
+    await check("inline completion: ghost text appears at the cursor and Tab accepts it", async () => {
+      // First, on a file of its own: the prompt is the same in every run (temperature 0).
+      await setInlineCompletion(true);
+      await page.keyboard.press("Control+P");
+      await quickInput();
+      await page.keyboard.type("calc.py");
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: "calc.py" }).first().waitFor({ timeout: 10_000 });
+      await page.keyboard.press("Enter");
+      await page.locator(".tabs-container .tab.active", { hasText: "calc.py" }).waitFor({ timeout: 10_000 });
+      await waitFor("the editor to show calc.py", async () => (await editorText())?.includes("def sub(a, b):"), 10_000);
+      await page.locator(".part.editor .monaco-editor .view-lines").first().click();
+      await page.keyboard.press("Control+End");
+      await page.keyboard.press("Enter");
+      await page.keyboard.press("Enter");
+      await page.keyboard.type("def mul(a, b):");
+      await page.keyboard.press("Escape"); // a word suggestion's widget would take the Enter
+      await page.keyboard.press("Enter");
+      const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+      const shown = async () => (await ghost.count()) > 0 && (await ghost.allInnerTexts()).join("").trim() !== "";
+      let completing = false;
+      // SmolLM2 is no code model: at some cursors all it writes is cut by the server's
+      // post-processing (no suggestion). Then type on, as a user would, and wait again.
+      const typing = [async () => undefined, async () => {
+        await page.keyboard.press("Shift+Home"); // whatever indentation VS Code put there
+        await page.keyboard.type("    return ");
+      }, async () => page.keyboard.type("a")];
+      let typedAt = 0;
+      for (const [attempt, type] of typing.entries()) {
+        await type();
+        typedAt = Date.now();
+        const found = await waitFor("ghost text at the cursor", async () => {
+          completing ||= (await statusText()).includes("completing");
+          return shown();
+        }, 20_000, 50).then(() => true, () => false);
+        if (found) {
+          break;
+        }
+        log(`no ghost text after typing step ${attempt + 1}`);
+        assert(attempt < typing.length - 1, "no ghost text at the cursor after three tries of 20 s");
+      }
+      timings["typed to ghost text shown"] = Date.now() - typedAt;
+      const suggestion = (await ghost.allInnerTexts()).join("");
+      log(`ghost text: ${JSON.stringify(suggestion)}`);
+      await screenshot("inline-ghost-text");
+      assert(completing, "the status bar never said a completion was being computed");
+      await page.keyboard.press("Tab");
+      await waitFor("the ghost text to be accepted", async () => (await ghost.count()) === 0, 10_000);
+      await page.keyboard.press("Control+S");
+      await waitFor("the file to be saved", async () => !(await activeTabDirty()), 10_000);
+      const saved = readFileSync(calcPath, "utf8");
+      const body = saved.slice(saved.lastIndexOf("def mul(a, b):\n") + "def mul(a, b):\n".length);
+      log(`after Tab, below def mul(a, b): ${JSON.stringify(body)}`);
+      assert(body.trim() !== "", "Tab accepted nothing: the line below def mul(a, b): is empty");
+      // Monaco splits ghost text into spans and view zones: compare without whitespace.
+      const compact = (text) => text.replace(/\s+/g, "");
+      assert(compact(body).includes(compact(suggestion)), `the accepted text is not the ghost text ${JSON.stringify(suggestion)}`);
+      await screenshot("inline-accepted");
+      await page.keyboard.press("Control+W"); // calc.py
+      await setInlineCompletion(false); // the other checks time edits on the one llama-server slot
     });
 
     let openedAt = 0;

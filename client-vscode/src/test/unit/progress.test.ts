@@ -67,6 +67,13 @@ describe("statusText", () => {
     assert.equal(statusText("Selected", status("a", "generating", { model: "Other", tokens: 2 })), "$(loading~spin) Other: 2 tokens");
   });
 
+  it("shows an inline suggestion being computed when no other request runs", () => {
+    assert.equal(statusText("SmolLM2", undefined, true), "$(loading~spin) SmolLM2: completing");
+    assert.equal(statusText("SmolLM2", status("a", "done"), true), "$(loading~spin) SmolLM2: completing");
+    assert.equal(statusText("SmolLM2", status("a", "generating", { tokens: 7 }), true), "$(loading~spin) SmolLM2: 7 tokens");
+    assert.equal(statusTooltip("SmolLM2", undefined, true), "Llamafile model: SmolLM2 (computing an inline suggestion)");
+  });
+
   it("says it in the tooltip too", () => {
     assert.equal(statusTooltip("SmolLM2", undefined), "Llamafile model: SmolLM2 (idle)");
     assert.equal(statusTooltip(undefined, undefined), "Llamafile model: (unknown) (idle)");

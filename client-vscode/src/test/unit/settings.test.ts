@@ -54,7 +54,7 @@ describe("resolveSettings", () => {
       }),
       { trusted: true, home: HOME },
     );
-    assert.deepEqual(settings, { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: false });
+    assert.deepEqual(settings, { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: false, inlineCompletion: true });
   });
 
   it("expands paths and resolves a relative configPath against the workspace", () => {
@@ -81,10 +81,18 @@ describe("resolveSettings", () => {
       previewEdits: { defaultValue: false, workspaceValue: true },
     };
     const untrusted = resolveSettings(inspector(values), { trusted: false, home: HOME });
-    assert.deepEqual(untrusted, { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: true });
+    assert.deepEqual(untrusted, { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: true, inlineCompletion: true });
     const trusted = resolveSettings(inspector(values), { trusted: true, home: HOME });
     assert.equal(trusted.configPath, "/evil/config.json");
     assert.deepEqual(trusted.serverCommand, ["./evil"]);
+  });
+
+  it("turns inline suggestions off only when llamafile.inlineCompletion.enable is false", () => {
+    const resolve = (value: Inspected<unknown>) =>
+      resolveSettings(inspector({ "inlineCompletion.enable": value }), { trusted: false, home: HOME }).inlineCompletion;
+    assert.equal(resolve({ defaultValue: true }), true);
+    assert.equal(resolve({ defaultValue: true, globalValue: false }), false);
+    assert.equal(resolve({ defaultValue: true, globalValue: false, workspaceValue: true }), true);
   });
 
   it("ignores a serverCommand that is not a list of strings, and says so", () => {
@@ -111,9 +119,10 @@ describe("resolveSettings", () => {
 });
 
 describe("needsRestart", () => {
-  const base = { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: false };
+  const base = { configPath: undefined, python: undefined, serverCommand: undefined, previewEdits: false, inlineCompletion: true };
   it("restarts for what the server is started with, not for previewEdits", () => {
     assert.equal(needsRestart(base, { ...base, previewEdits: true }), false);
+    assert.equal(needsRestart(base, { ...base, inlineCompletion: false }), false);
     assert.equal(needsRestart(base, { ...base, configPath: "/x" }), true);
     assert.equal(needsRestart(base, { ...base, python: "/usr/bin/python3" }), true);
     assert.equal(needsRestart(base, { ...base, serverCommand: ["llamafile-ls"] }), true);
