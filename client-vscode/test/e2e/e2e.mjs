@@ -579,8 +579,14 @@ async function main() {
       // One edit is one undo step.
       await page.keyboard.press("Control+Z");
       await waitFor("undo to restore the file's text", async () => !(await activeTabDirty()), 10_000);
-      const text = await editorText();
-      assert(text?.includes("    f = open(path)\n    data = json.load(f)"), "one undo did not restore the lines");
+      // The tab is clean a frame before the view shows the restored lines: wait for them too.
+      await waitFor("one undo to restore the lines", async () => {
+        const text = await editorText();
+        if (!text?.includes("    f = open(path)\n    data = json.load(f)")) {
+          throw new Error(`lines 6-10 read ${JSON.stringify(text?.split("\n").slice(5, 10))}`); // shown on a time-out
+        }
+        return true;
+      }, 5_000);
     });
 
     await check("a slash command from the light bulb runs with progress (llamafile.runCommand)", async () => {
