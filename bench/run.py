@@ -58,7 +58,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 
 class LlamaServer:
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, threads: int = 2) -> None:
         self.port = free_port()
         self.slots = slots
         self.url = f"http://127.0.0.1:{self.port}"
@@ -66,7 +66,7 @@ class LlamaServer:
         self.log = open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-             "-c", str(4096 * slots), "-np", str(slots), "-t", "2", "--slots"],
+             "-c", str(4096 * slots), "-np", str(slots), "-t", str(threads), "--slots"],
             stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 120
@@ -77,6 +77,7 @@ class LlamaServer:
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
                 raise SystemExit("llama-server did not start")
             time.sleep(0.1)
 

@@ -29,7 +29,6 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,14 +38,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
-import httpx  # noqa: E402
 from lsprotocol import types  # noqa: E402
 from pygls.exceptions import JsonRpcRequestCancelled  # noqa: E402
 from pytest_lsp import LanguageClient  # noqa: E402
 from support.lsp_editor import Editor, edit_args, execute, start, stop  # noqa: E402
 from support.ports import free_port  # noqa: E402
 
-import real_parts  # noqa: E402
 from bench.run import LlamaServer, Row, rss_mb  # noqa: E402
 
 WARM_UP = 50  # edits before the first reading
@@ -435,35 +432,6 @@ def report(result: Row) -> str:
     return "\n".join(lines)
 
 
-class OneThreadLlamaServer(LlamaServer):
-    """bench/run.py's llama-server on one thread: on 2 busy cores, two threads that wait for
-    each other at every step are slowed far more than one (the soak measures us, not it)."""
-
-    def __init__(self, slots: int) -> None:
-
-        self.port = free_port()
-        self.slots = slots
-        self.url = f"http://127.0.0.1:{self.port}"
-        binary, model = real_parts.ensure_server(), real_parts.ensure_model()
-        self.log = open(os.devnull, "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-             "-c", str(4096 * slots), "-np", str(slots), "-t", "1", "--slots"],
-            stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                self.stop()
-                raise SystemExit("llama-server did not start")
-            time.sleep(0.1)
-
-
 def table_rows(result: Row) -> list[tuple[str, str, str, str]]:
     """bench/run.py's table rows: (measure, value, range, goal)."""
     first, last = result["series"][0], result["series"][-1]
@@ -483,7 +451,9 @@ async def main_async(args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory(prefix="llamafile-soak-") as tmp:
         work = Path(tmp)
         os.environ["XDG_STATE_HOME"] = str(work / "state")
-        server = OneThreadLlamaServer(slots=2)
+        # One thread: on 2 busy cores, two threads that wait for each other at every step are
+        # slowed far more than one (the soak measures us, not llama-server).
+        server = LlamaServer(slots=2, threads=1)
         try:
             return await soak(work, server, args.edits, args.tracemalloc)
         finally:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -59,78 +60,62 @@ class RealServer:
         return any(slot.get("is_processing") for slot in slots)
 
 
-@pytest.fixture(scope="session")
-def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
-    binary, model = real_parts.server_path(), real_parts.model_path()
-    if not (binary.exists() and model.exists()):
-        message = "the real llama-server or SmolLM2 is missing: run python scripts/real_parts.py"
-        if os.environ.get("LLAMAFILE_LS_REQUIRE_REAL"):
-            pytest.fail(message)
-        pytest.skip(message)
+@contextlib.contextmanager
+def running_llama_server(model: Path, log: Path, *args: str) -> Iterator[RealServer]:
+    """The real llama-server with ``model`` on a free port, ready (``/health`` answers) for the
+    ``with`` block, then stopped; ``args`` are its size (context, slots, threads)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-             "-c", "8192", "-np", "2", "--slots", "-t", "2"],
+            [str(real_parts.server_path()), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
+             "--slots", *args],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = RealServer(process, port, log)
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("llama-server did not become ready within 120 s")
-        time.sleep(0.1)
-    yield server
-    process.terminate()
     try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("llama-server did not become ready within 120 s")
+            time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _real_parts_or_skip(model: Path, missing: str) -> None:
+    if not (real_parts.server_path().exists() and model.exists()):
+        if os.environ.get("LLAMAFILE_LS_REQUIRE_REAL"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+
+
+@pytest.fixture(scope="session")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
+    model = real_parts.model_path()
+    _real_parts_or_skip(model, "the real llama-server or SmolLM2 is missing: run python scripts/real_parts.py")
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    with running_llama_server(model, log, "-c", "8192", "-np", "2", "-t", "2") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def real_qwen_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """The real llama-server running Qwen2.5-Coder-0.5B-Instruct Q4_K_M, which has FIM tokens."""
-    binary, model = real_parts.server_path(), real_parts.qwen_path()
-    if not (binary.exists() and model.exists()):
-        message = "the real llama-server or Qwen2.5-Coder is missing: run python scripts/real_parts.py --server --qwen"
-        if os.environ.get("LLAMAFILE_LS_REQUIRE_REAL"):
-            pytest.fail(message)
-        pytest.skip(message)
-    port = free_port()
+    model = real_parts.qwen_path()
+    missing = "the real llama-server or Qwen2.5-Coder is missing: run python scripts/real_parts.py --server --qwen"
+    _real_parts_or_skip(model, missing)
     log = tmp_path_factory.mktemp("llama-server-qwen") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port),
-             "-c", "8192", "-np", "2", "--slots", "-t", "2"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = RealServer(process, port, log)
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("llama-server did not become ready within 120 s")
-        time.sleep(0.1)
-    yield server
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_llama_server(model, log, "-c", "8192", "-np", "2", "-t", "2") as server:
+        yield server

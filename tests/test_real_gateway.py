@@ -31,7 +31,7 @@ from support.ports import free_port
 import litellm_gateway  # scripts/, on sys.path through tests/conftest.py
 import real_parts
 from llamafile_ls import textedit
-from tests.conftest import RealServer
+from tests.conftest import RealServer, running_llama_server
 
 pytestmark = pytest.mark.real
 
@@ -66,34 +66,9 @@ def litellm_venv() -> Path:
 def second_server(tmp_path_factory: pytest.TempPathFactory, real_server: RealServer) -> Iterator[RealServer]:
     """A second SmolLM2 llama-server, small (one slot, one thread): the gateway's other upstream."""
     del real_server  # skips (or fails) first when the real parts are missing
-    port = free_port()
     log = tmp_path_factory.mktemp("llama-server-2") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(real_parts.server_path()), "-m", str(real_parts.model_path()), "--host", "127.0.0.1",
-             "--port", str(port), "-c", "4096", "-np", "1", "--slots", "-t", "1"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    server = RealServer(process, port, log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the second llama-server exited with {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the second llama-server did not become ready within 120 s"
-            time.sleep(0.1)
+    with running_llama_server(real_parts.model_path(), log, "-c", "4096", "-np", "1", "-t", "1") as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def warm_up(gateway: litellm_gateway.Gateway, model: str) -> None:
